@@ -1,0 +1,3 @@
+from fdbuild.cli.main import main
+
+raise SystemExit(main())

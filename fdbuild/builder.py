@@ -1,0 +1,232 @@
+"""The library entry point of ``fdbuild build``: load, lock the project, execute, record.
+
+Writes, in order and only after the graph ran: one immutable run record per target
+named on the command line, then ``fdbuild.lock`` (if it changed). A dry run writes
+nothing at all; an interrupted build writes no record (every finished generation is
+already in the row cache).
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fdbuild import __version__
+from fdbuild.events import NullReporter, Reporter
+from fdbuild.execute.build import GraphRun, execute_graph
+from fdbuild.execute.context import BuildContext, BuildOptions, NodeResult
+from fdbuild.execute.teachers import TeacherPool
+from fdbuild.lockfile import dump_lock, load_lock, lock_view
+from fdbuild.project import Project, StoreMutex, find_project
+from fdbuild.runs import new_run_id, resolve_run, write_run
+from fdbuild.spec.graph import Graph, NodeRef, load_graph
+from fdbuild.spec.load import Override
+
+
+@dataclass
+class TargetRun:
+    """One target's outcome: its run record (also written to disk unless dry run)."""
+
+    record: dict[str, Any]
+    results: dict[str, NodeResult] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> int:
+        return self.record["totals"]["failed"]
+
+    def summary(self) -> dict[str, Any]:
+        """The ``--json`` object of SPEC 4."""
+        return {
+            "run_id": self.record["run_id"],
+            "target": self.record["target"],
+            "nodes": {name: {k: n["stats"][k] for k in ("rows_in", "rows_out", "cached", "computed",
+                                                          "failed", "teacher_calls", "wall_s")}
+                      for name, n in self.record["nodes"].items()},
+            "teacher_calls": self.record["totals"]["teacher_calls"],
+            "failed": self.record["totals"]["failed"],
+        }
+
+
+@dataclass
+class BuildOutcome:
+    runs: list[TargetRun]
+    graph: Graph
+    dry_run: bool
+
+    @property
+    def exit_code(self) -> int:
+        return 3 if any(r.failed for r in self.runs) else 0
+
+
+def build(targets: Sequence[Path], *, options: BuildOptions | None = None,
+          overrides: Sequence[Override] = (), root: Path | None = None,
+          reporter: Reporter | None = None) -> BuildOutcome:
+    options = options or BuildOptions()
+    graph = load_graph(targets, overrides)
+    project = find_project(root=root)
+    reporter = reporter or NullReporter()
+    if options.dry_run:
+        return _build_locked(graph, project, options, overrides, reporter)
+    with StoreMutex(project, on_wait=lambda who: reporter.message(
+            f"another fdbuild build is running ({who}); waiting for it to finish...")):
+        return _build_locked(graph, project, options, overrides, reporter)
+
+
+def _build_locked(graph: Graph, project: Project, options: BuildOptions,
+                  overrides: Sequence[Override], reporter: Reporter) -> BuildOutcome:
+    lock = load_lock(project.lock_path)
+    ctx = BuildContext(project=project, options=options, reporter=reporter)
+    started = time.time()
+    try:
+        run = execute_graph(graph, ctx, _previous_nodes(lock), _recorded_teachers(lock, graph))
+    finally:
+        ctx.close()
+    finished = time.time()
+    runs = [_target_run(graph, ctx, lock, name, run, overrides, started, finished)
+            for name in graph.roots]
+    if not options.dry_run:
+        for target_run in runs:
+            write_run(project, target_run.record)
+            _update_lock(lock, graph, target_run)
+        dump_lock(project.lock_path, lock)
+    return BuildOutcome(runs=runs, graph=graph, dry_run=options.dry_run)
+
+
+def _previous_nodes(lock: dict[str, Any]) -> dict[NodeRef, dict[str, Any]]:
+    """Recorded node entries by node, the node's own target's entry winning."""
+    out: dict[NodeRef, dict[str, Any]] = {}
+    own: set[NodeRef] = set()
+    for target, entry in lock.get("targets", {}).items():
+        for name, node in (entry.get("nodes") or {}).items():
+            other, sep, node_name = name.partition("#")
+            ref = NodeRef(other, node_name) if sep else NodeRef(target, name)
+            if ref in own:
+                continue
+            out[ref] = node
+            if not sep:
+                own.add(ref)
+    return out
+
+
+def _recorded_teachers(lock: dict[str, Any], graph: Graph) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for entry in lock.get("targets", {}).values():
+        for teacher in (entry.get("teachers") or {}).values():
+            if teacher.get("key"):
+                out[teacher["key"]] = teacher
+    return out
+
+
+def _node_name(root: str, ref: NodeRef) -> str:
+    return ref.node if ref.target == root else str(ref)
+
+
+def _target_run(graph: Graph, ctx: BuildContext, lock: dict[str, Any], name: str, run: GraphRun,
+                overrides: Sequence[Override], started: float, finished: float) -> TargetRun:
+    target = graph.targets[name]
+    refs = [r for r in graph.order if r in run.results and (r.target == name or _upstream_of(graph, name, r))]
+    results = {_node_name(name, r): run.results[r] for r in refs}
+    failures = [f.to_dict() for r in refs for f in run.results[r].failures]
+    nodes = {n: _node_record(graph.nodes[r], run.results[r]) for n, r in zip(results, refs)}
+    teachers = {}
+    for (tname, teacher), identity in run.identities.items():
+        if tname == name:
+            spec = target.spec.teachers[teacher]
+            teachers[teacher] = {**identity, "key": TeacherPool.offline_key(spec)}
+    previous = lock.get("targets", {}).get(name, {}).get("run")
+    parent = ctx.options.parent
+    if parent is not None:
+        parent = resolve_run(ctx.project, parent, {t: e["run"] for t, e in lock["targets"].items()})
+    record = {
+        "schema": 1,
+        "run_id": new_run_id(started),
+        "parent": parent if parent is not None else previous,
+        "target": name,
+        "file": ctx.project.relative(target.path),
+        "status": "failed_rows" if failures else "ok",
+        "started_at": _iso(started),
+        "finished_at": _iso(finished),
+        "wall_s": round(finished - started, 3),
+        "fdbuild_version": __version__,
+        "python": sys.version.split()[0],
+        "argv": list(ctx.options.argv),
+        "overrides": [o.text for o in overrides],
+        "offline": ctx.options.offline,
+        "teachers": teachers,
+        "nodes": nodes,
+        "failures": failures,
+        "totals": {
+            "teacher_calls": sum(n["stats"]["teacher_calls"] for n in nodes.values()),
+            "failed": len(failures),
+        },
+    }
+    from fdbuild.reports import build_reports
+
+    record["reports"] = build_reports(record)
+    return TargetRun(record=record, results=results)
+
+
+def _upstream_of(graph: Graph, root: str, ref: NodeRef) -> bool:
+    stack = [r for r in graph.order if r.target == root]
+    seen: set[NodeRef] = set()
+    while stack:
+        cur = stack.pop()
+        if cur == ref:
+            return True
+        if cur in seen:
+            continue
+        seen.add(cur)
+        stack.extend(graph.nodes[cur].inputs)
+    return False
+
+
+def _node_record(node: Any, result: NodeResult) -> dict[str, Any]:
+    stats = result.stats
+    lat = sorted(stats.latencies_s)
+    return {
+        "kind": node.kind,
+        "recipe": result.recipe,
+        "key": result.key,
+        "input_digests": result.inputs,
+        "output": {"digest": result.digest, "rows": result.rows},
+        "pending": result.pending,
+        "reasons": result.reasons,
+        "stats": {
+            **stats.summary(),
+            "memo_hit": stats.memo_hit,
+            "prompt_tokens": stats.prompt_tokens,
+            "completion_tokens": stats.completion_tokens,
+            "latency_p50_s": round(statistics.median(lat), 4) if lat else None,
+            "latency_p95_s": round(lat[min(len(lat) - 1, int(0.95 * len(lat)))], 4) if lat else None,
+            **{k: v for k, v in stats.extra.items()},
+        },
+    }
+
+
+def _update_lock(lock: dict[str, Any], graph: Graph, target_run: TargetRun) -> None:
+    record = target_run.record
+    nodes = {}
+    for name, node in record["nodes"].items():
+        nodes[name] = {
+            "kind": node["kind"],
+            "recipe": lock_view(node["recipe"]),
+            "input_digests": node["input_digests"],
+            "output": node["output"],
+        }
+    lock["targets"][record["target"]] = {
+        "file": record["file"],
+        "run": record["run_id"],
+        "parent": record["parent"],
+        "overrides": record["overrides"],
+        "teachers": record["teachers"],
+        "nodes": nodes,
+    }
+
+
+def _iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))

@@ -1,0 +1,27 @@
+"""Gate checks, by name. Built-ins are imported lazily: `fdbuild --version` stays fast."""
+
+from __future__ import annotations
+
+import importlib
+
+from fdbuild.checks.base import Check
+
+_BUILTIN: dict[str, str] = {
+    "rules": "fdbuild.checks.rules:RulesCheck",
+    "sql_parse": "fdbuild.checks.sql_parse:SqlParseCheck",
+    "sqlite_exec": "fdbuild.checks.sqlite_exec:SqliteExecCheck",
+    "judge": "fdbuild.checks.judge:JudgeCheck",
+    "dedup": "fdbuild.checks.dedup:DedupCheck",
+}
+
+
+def available_checks() -> list[str]:
+    return sorted(_BUILTIN)
+
+
+def get_check_class(name: str) -> type[Check] | None:
+    target = _BUILTIN.get(name)
+    if target is None:
+        return None
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)

@@ -1,0 +1,97 @@
+"""``fdbuild build TARGET... [--dry-run] [--offline] [--set K=V]... [--json] [--parent RUN]``"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "build", help="build target files (and what they depend on)",
+        description="Build datasets from YAML target files, recomputing only what changed.",
+        epilog="Exit codes: 0 built; 2 bad target file or arguments; 3 built but some rows "
+               "failed (recorded, retried next build); 1 other errors.")
+    p.add_argument("targets", nargs="+", metavar="TARGET", help="target YAML file(s)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the plan (per node: rows cached / to compute, and why); call no teacher, write nothing")
+    p.add_argument("--offline", action="store_true",
+                   help="never call a teacher: a cache miss fails the build, naming the rows")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
+                   help="override one value of the target(s) for this run, e.g. teachers.main.model=student-1")
+    p.add_argument("--parent", metavar="RUN",
+                   help="record RUN as the new run's parent (born-again iterations); default: the target's previous run")
+    p.add_argument("--json", action="store_true", help="print one JSON summary on stdout at the end")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from fdbuild.builder import build
+    from fdbuild.cli.console import ConsoleReporter
+    from fdbuild.execute.context import BuildOptions
+    from fdbuild.spec.load import Override
+
+    overrides = [Override.parse(text) for text in args.overrides]
+    options = BuildOptions(dry_run=args.dry_run, offline=args.offline, parent=args.parent,
+                           argv=tuple(["fdbuild", *args.argv]))
+    reporter = ConsoleReporter(quiet=args.quiet or args.json and not sys.stderr.isatty())
+    outcome = build([Path(t) for t in args.targets], options=options, overrides=overrides,
+                    root=Path(args.root) if args.root else None, reporter=reporter)
+    if args.json:
+        summaries = [r.summary() for r in outcome.runs]
+        payload = summaries[0] if len(summaries) == 1 else {"runs": summaries}
+        if outcome.dry_run:
+            payload = {"dry_run": True, **payload}
+        print(json.dumps(payload, indent=2, sort_keys=False))
+    elif outcome.dry_run:
+        print(render_plan(outcome))
+    else:
+        for target_run in outcome.runs:
+            print(render_summary(target_run.record))
+    return outcome.exit_code
+
+
+def render_plan(outcome: Any) -> str:
+    lines = ["Dry run: no teacher called, nothing written."]
+    for target_run in outcome.runs:
+        lines.append(f"\ntarget {target_run.record['target']}:")
+        for name, node in target_run.record["nodes"].items():
+            stats = node["stats"]
+            if node["pending"]:
+                status = "waits for upstream rows"
+            elif stats.get("memo_hit"):
+                status = f"unchanged: {node['output']['rows']} rows reused"
+            elif node["kind"] in ("generate", "gate"):
+                todo = stats.get("to_compute", 0)
+                status = f"{stats['cached']} cached, {todo} to compute"
+            elif node["kind"] == "export":
+                status = "would write " + str(node["recipe"].get("path"))
+            else:
+                status = f"recompute ({node['output']['rows']} rows)"
+            lines.append(f"  {name:<24} {node['kind']:<9} {status}")
+            for reason in node["reasons"]:
+                lines.append(f"  {'':<24} {'':<9} why: {reason}")
+    return "\n".join(lines)
+
+
+def render_summary(record: dict[str, Any]) -> str:
+    totals = record["totals"]
+    nodes = record["nodes"]
+    lines = [f"run {record['run_id']} of {record['target']}"
+             f" (parent {record['parent'] or 'none'}): {totals['teacher_calls']} teacher calls, "
+             f"{totals['failed']} failed rows, {record['wall_s']:.1f}s"]
+    for name, gate in record.get("reports", {}).get("quality", {}).items():
+        rate = gate.get("pass_rate")
+        lines.append(f"  gate {name}: {gate['kept']}/{gate['evaluated']} passed"
+                     + (f" ({rate:.0%})" if rate is not None else ""))
+    for name, node in nodes.items():
+        if node["kind"] == "export":
+            lines.append(f"  export {name}: {node['output']['rows']} rows -> {node['recipe']['path']}")
+    if totals["failed"]:
+        lines.append(f"  {totals['failed']} row(s) failed (see `fdbuild show {record['run_id'][:22]}`); "
+                     "they are retried on the next build")
+    return "\n".join(lines)

@@ -1,0 +1,85 @@
+"""The one exception tree of fdbuild.
+
+::
+
+    FdbuildError                 base; always carries a message (exit 1)
+      SpecError                  bad target file, override or argument (exit 2)
+      PlanError                  cycle, unknown target or node, unknown run name (exit 2)
+      StoreError                 unreadable or corrupt state under .fdbuild/
+      LockfileError              fdbuild.lock cannot be read or written
+      ProviderError              a teacher could not be used at all (exit 1)
+        ProviderUnavailable      server unreachable
+        ModelNotFound            the model is not on the server (`ollama pull <model>`)
+      TeacherCallError           one request failed; recorded per row, never cached
+      OfflineMiss                `--offline` and some rows are not cached
+      BuildBusy                  another build holds the project
+
+A failed *row* (teacher error, unparsable judge reply) is not an exception that ends
+the build: the executor records it and the build exits 3.
+"""
+
+from __future__ import annotations
+
+
+class FdbuildError(Exception):
+    """Base of every error fdbuild raises on purpose."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        assert message, "an FdbuildError needs a message"
+        super().__init__(message)
+        self.message = message
+
+
+class SpecError(FdbuildError):
+    """A target file, an override or a CLI argument is wrong. Nothing was written."""
+
+    exit_code = 2
+
+
+class PlanError(FdbuildError):
+    """The graph cannot be planned (cycle, unknown node) or a run name does not resolve."""
+
+    exit_code = 2
+
+
+class StoreError(FdbuildError):
+    """State under .fdbuild/ is unreadable."""
+
+
+class LockfileError(FdbuildError):
+    """fdbuild.lock cannot be parsed or written."""
+
+
+class ProviderError(FdbuildError):
+    """A teacher cannot be used at all (not one request can succeed)."""
+
+
+class ProviderUnavailable(ProviderError):
+    """The teacher's server cannot be reached."""
+
+
+class ModelNotFound(ProviderError):
+    """The server is up but does not have the model."""
+
+
+class TeacherCallError(FdbuildError):
+    """One teacher request failed.
+
+    ``retryable`` says whether the executor should try again (connection errors, 5xx,
+    503 busy, timeouts) or record the failure at once (400s, truncation).
+    """
+
+    def __init__(self, message: str, *, retryable: bool, reason: str = "error") -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.reason = reason
+
+
+class OfflineMiss(FdbuildError):
+    """``--offline`` was given and some results are not in the cache."""
+
+
+class BuildBusy(FdbuildError):
+    """Another fdbuild process holds the project's build mutex."""

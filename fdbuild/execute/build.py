@@ -1,0 +1,187 @@
+"""Walk the graph in dependency order and build each node, reusing what did not change.
+
+Per node: compute its recipe (everything that determines its output), then
+``memo key = hash(recipe, input digests)``. A memo hit whose artifact exists is reused
+without touching a single row (node-level memo); otherwise the node's module runs,
+looking up each row in the row cache. A node whose output digest is unchanged leaves
+everything downstream a memo hit (early cutoff). Only nodes without failures are
+memoised, so failed rows are retried next build.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from fdbuild.events import Progress
+from fdbuild.execute import export as export_mod
+from fdbuild.execute import source as source_mod
+from fdbuild.execute.context import BuildContext, Failure, NodeResult, NodeStats
+from fdbuild.execute.explain import explain
+from fdbuild.execute.gate import gate_recipe, run_gate
+from fdbuild.execute.generate import generate_recipe, run_generate
+from fdbuild.execute.io import Outputs
+from fdbuild.execute.select import run_select, select_recipe
+from fdbuild.execute.teachers import TeacherPool
+from fdbuild.keys import content_hash
+from fdbuild.spec.graph import Graph, GraphNode, NodeRef
+from fdbuild.store.rowcache import MEMO
+
+
+@dataclass
+class GraphRun:
+    """The outcome of executing a graph (before run records are written)."""
+
+    results: dict[NodeRef, NodeResult] = field(default_factory=dict)
+    identities: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    interrupted: bool = False
+
+
+class Build:
+    def __init__(self, graph: Graph, ctx: BuildContext, previous: dict[NodeRef, dict[str, Any]],
+                 recorded_teachers: dict[str, dict[str, Any]]) -> None:
+        self.graph = graph
+        self.ctx = ctx
+        self.options = ctx.options
+        self.cache = ctx.cache
+        self.reporter = ctx.reporter
+        self.previous = previous
+        self.outputs = Outputs(ctx.artifacts, dry_run=ctx.options.dry_run)
+        self.teachers = TeacherPool(offline=ctx.options.offline, recorded=recorded_teachers,
+                                    retry_base_s=ctx.options.retry_base_s,
+                                    retry_cap_s=ctx.options.retry_cap_s)
+        self.run = GraphRun()
+        self._progress: dict[NodeRef, Progress] = {}
+        self._last_report = 0.0
+
+    # progress ---------------------------------------------------------------------
+    def progress_for(self, node: GraphNode) -> Progress:
+        p = self._progress.get(node.ref)
+        if p is None:
+            p = self._progress[node.ref] = Progress(node=str(node.ref), started=time.perf_counter())
+        return p
+
+    def report(self, progress: Progress) -> None:
+        now = time.perf_counter()
+        if now - self._last_report >= 0.2:
+            self._last_report = now
+            self.reporter.progress(progress)
+
+    # the walk ---------------------------------------------------------------------
+    async def execute(self) -> GraphRun:
+        try:
+            for ref in self.graph.order:
+                await self.run_node(self.graph.nodes[ref])
+        finally:
+            await self.teachers.aclose()
+        return self.run
+
+    async def run_node(self, node: GraphNode) -> None:
+        inputs = [self.run.results[r] for r in node.inputs]
+        stats = NodeStats()
+        t0 = time.perf_counter()
+        if any(r.pending for r in inputs):
+            self.run.results[node.ref] = NodeResult(None, 0, {}, "", [], stats, pending=True,
+                                                    reasons=["waits for upstream rows to be generated"])
+            return
+        recipe = await self.recipe(node)
+        input_digests = [r.digest for r in inputs]
+        key = content_hash({"node": recipe, "inputs": input_digests})
+        reasons = explain(self.previous.get(node.ref), recipe, input_digests)
+        stats.rows_in = sum(r.rows for r in inputs)
+        memo = self.cache.get(MEMO, key)
+        if memo is not None and self._memo_valid(node, memo):
+            stats.memo_hit = True
+            stats.cached = memo.get("units", memo["rows"])
+            stats.rows_out = memo["rows"]
+            stats.extra.update(memo.get("extra", {}))
+            self.reporter.node_reused(str(node.ref), memo["rows"])
+            result = NodeResult(memo["digest"], memo["rows"], recipe, key, input_digests, stats,
+                                reasons=[])
+        else:
+            self.reporter.node_started(str(node.ref), node.kind, "; ".join(reasons))
+            result = await self._compute(node, recipe, key, input_digests, stats)
+            result.reasons = reasons
+            if not self.options.dry_run and not result.failures and result.digest and not result.pending:
+                self.cache.put(MEMO, key, {"digest": result.digest, "rows": result.rows,
+                                           "units": stats.cached + stats.computed,
+                                           "extra": {k: v for k, v in stats.extra.items()
+                                                     if k in ("kept",)}})
+        stats.rows_out = result.rows
+        stats.wall_s = time.perf_counter() - t0
+        self.run.results[node.ref] = result
+        if not stats.memo_hit:
+            self.reporter.node_finished(str(node.ref), stats.summary())
+
+    def _memo_valid(self, node: GraphNode, memo: dict[str, Any]) -> bool:
+        if node.kind == "export":
+            return self.options.dry_run or export_mod.export_is_current(node, memo["digest"])
+        return self.outputs.available(memo["digest"])
+
+    async def recipe(self, node: GraphNode) -> dict[str, Any]:
+        kind = node.kind
+        if kind == "source":
+            return source_mod.source_recipe(self.ctx, node)
+        if kind == "generate":
+            identity = await self.teachers.identity(node.target, node.spec.teacher)
+            self.run.identities[(node.target.name, node.spec.teacher)] = {
+                **identity.key_parts(), "server_version": identity.server_version}
+            return generate_recipe(node, identity)
+        if kind == "gate":
+            judge = None
+            if getattr(node.check, "needs_teacher", False):
+                teacher = node.check.params.teacher
+                identity = await self.teachers.identity(node.target, teacher)
+                self.run.identities[(node.target.name, teacher)] = {
+                    **identity.key_parts(), "server_version": identity.server_version}
+                judge = identity.key_parts()
+            return gate_recipe(node, judge)
+        if kind == "select":
+            return select_recipe(node)
+        if kind == "export":
+            return export_mod.export_recipe(self, node)
+        from fdbuild.execute import recipes_extra
+
+        return recipes_extra.recipe(node)
+
+    async def _compute(self, node: GraphNode, recipe: dict[str, Any], key: str,
+                       input_digests: list[str], stats: NodeStats) -> NodeResult:
+        kind = node.kind
+        failures: list[Failure] = []
+        if kind == "export":
+            if self.options.dry_run:
+                return NodeResult(None, 0, recipe, key, input_digests, stats)
+            digest, rows = export_mod.run_export(self, node, input_digests[0])
+            stats.computed = rows
+            return NodeResult(digest, rows, recipe, key, input_digests, stats)
+        if kind == "source":
+            table = source_mod.read_table(node, recipe)
+            writer = self.outputs.writer(source_mod.table_schema(table))
+            stats.rows_in = source_mod.write_rows(node, table, writer)
+            stats.computed = stats.rows_in
+        elif kind == "generate":
+            stats.rows_in = 0
+            writer, failures = await run_generate(self, node, recipe, input_digests[0], stats)
+        elif kind == "gate":
+            stats.rows_in = 0
+            writer, failures = await run_gate(self, node, recipe, input_digests[0], stats)
+        elif kind == "select":
+            stats.rows_in = 0
+            writer = run_select(self, node, input_digests[0], stats)
+        else:
+            from fdbuild.execute import recipes_extra
+
+            writer = recipes_extra.run(self, node, input_digests, stats)
+        if writer is None:
+            return NodeResult(None, 0, recipe, key, input_digests, stats, failures, pending=True)
+        digest, rows = writer.finish()
+        self.outputs.keep(writer, digest)
+        return NodeResult(digest, rows, recipe, key, input_digests, stats, failures)
+
+
+def execute_graph(graph: Graph, ctx: BuildContext, previous: dict[NodeRef, dict[str, Any]],
+                  recorded_teachers: dict[str, dict[str, Any]]) -> GraphRun:
+    build = Build(graph, ctx, previous, recorded_teachers)
+    return asyncio.run(build.execute())

@@ -1,0 +1,283 @@
+"""``generate`` nodes: render, key, look up, ask the teacher for the misses, assemble.
+
+Two streamed passes over the input, so memory stays bounded:
+
+1. For every (row, profile, candidate) render the request and compute its key. Hits
+   are counted; misses go on a bounded queue that ``concurrency`` workers drain. Each
+   finished generation is put in the row cache the moment it returns. Failures and
+   truncations are recorded on the run and never cached.
+2. Read every result back from the cache and write the output rows.
+
+A generation key holds the teacher (provider, tag, digest), the exact messages, every
+option sent (with the per-candidate seed ``seed + k``), the candidate index and
+profile, the output format, think/logprobs flags, and the key-schema version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from fdbuild import columns as C
+from fdbuild.errors import OfflineMiss, TeacherCallError
+from fdbuild.execute.context import Failure, NodeStats
+from fdbuild.execute.schema import LOGPROBS_TYPE, arrow_type, extend_schema
+from fdbuild.keys import content_hash
+from fdbuild.parsers.base import ParseFailure
+from fdbuild.providers import TeacherIdentity, TeacherRequest
+from fdbuild.spec.graph import GraphNode
+from fdbuild.spec.template import parse_template
+from fdbuild.store.rowcache import GEN
+
+_REQUEST_FIELDS = ("logprobs", "top_logprobs")
+
+
+@dataclass(frozen=True)
+class Job:
+    row_id: str
+    out_id: str
+    candidate: int
+    profile: str | None
+    request: TeacherRequest
+    key: str
+
+
+def generate_recipe(node: GraphNode, identity: TeacherIdentity) -> dict[str, Any]:
+    spec = node.spec
+    teacher = node.target.spec.teachers[spec.teacher]
+    return {
+        "kind": "generate",
+        "teacher": identity.key_parts(),
+        "system": spec.system,
+        "template": spec.template,
+        "decode": spec.decode.model_dump(exclude_none=True),
+        "profiles": {k: v.model_dump(exclude_none=True) for k, v in (spec.profiles or {}).items()} or None,
+        "n": spec.n,
+        "format": spec.format,
+        "think": getattr(teacher, "think", None),
+        "parse": spec.parse,
+        "parse_options": spec.parse_options or None,
+        "parse_version": node.parser.version if node.parser else None,
+    }
+
+
+def _profiles(recipe: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]]]:
+    base = recipe["decode"]
+    if not recipe["profiles"]:
+        return [(None, base)]
+    return [(name, {**base, **opts}) for name, opts in recipe["profiles"].items()]
+
+
+def make_request(messages: tuple[dict[str, str], ...], decode: dict[str, Any], k: int,
+                 fmt: Any, think: Any) -> TeacherRequest:
+    options = {key: v for key, v in decode.items() if key not in _REQUEST_FIELDS}
+    options["seed"] = int(options.get("seed", 0)) + k
+    return TeacherRequest(messages=messages, options=options, format=fmt, think=think,
+                          logprobs=bool(decode.get("logprobs")), top_logprobs=decode.get("top_logprobs"))
+
+
+def generation_key(identity: dict[str, Any], request: TeacherRequest, k: int,
+                   profile: str | None) -> str:
+    return content_hash({
+        "type": "generation",
+        "teacher": identity,
+        "messages": list(request.messages),
+        "options": request.options,
+        "format": request.format,
+        "think": request.think,
+        "logprobs": request.logprobs,
+        "top_logprobs": request.top_logprobs,
+        "candidate": k,
+        "profile": profile,
+    })
+
+
+def messages_for(system: str | None, prompt: str) -> tuple[dict[str, str], ...]:
+    msgs = [{"role": "system", "content": system}] if system else []
+    msgs.append({"role": "user", "content": prompt})
+    return tuple(msgs)
+
+
+class GenerateRunner:
+    def __init__(self, build: Any, node: GraphNode, recipe: dict[str, Any], stats: NodeStats) -> None:
+        self.b = build
+        self.node = node
+        self.recipe = recipe
+        self.stats = stats
+        self.template = node.template or parse_template(node.spec.template)
+        self.system_tpl = parse_template(node.spec.system) if node.spec.system else None
+        self.profiles = _profiles(recipe)
+        self.failures: list[Failure] = []
+
+    def jobs(self, row: dict[str, Any]) -> Iterator[Job]:
+        prompt = self.template.render(row)
+        system = self.system_tpl.render(row) if self.system_tpl else None
+        messages = messages_for(system, prompt)
+        rid = row[C.ID]
+        for profile, decode in self.profiles:
+            for k in range(self.recipe["n"]):
+                req = make_request(messages, decode, k, self.recipe["format"], self.recipe["think"])
+                key = generation_key(self.recipe["teacher"], req, k, profile)
+                out_id = f"{rid}/{profile}/{k}" if profile else f"{rid}/{k}"
+                yield Job(rid, out_id, k, profile, req, key)
+
+    # pass 1 ---------------------------------------------------------------------
+    async def fill_cache(self, input_digest: str) -> int:
+        """Returns how many generations are missing (dry run / offline) or were asked."""
+        b, stats = self.b, self.stats
+        teacher = self.node.spec.teacher
+        spec = self.node.target.spec.teachers[teacher]
+        queue: asyncio.Queue[Job | None] = asyncio.Queue(maxsize=spec.concurrency * 4)
+        missing: list[str] = []
+        workers: list[asyncio.Task[None]] = []
+        if not (b.options.dry_run or b.options.offline):
+            workers = [asyncio.create_task(self._worker(queue)) for _ in range(spec.concurrency)]
+        progress = b.progress_for(self.node)
+        try:
+            for batch in b.outputs.batches(input_digest):
+                for row in batch:
+                    stats.rows_in += 1
+                    for job in self.jobs(row):
+                        progress.total += 1
+                        if b.cache.has(GEN, job.key):
+                            stats.cached += 1
+                            progress.cached += 1
+                        elif workers:
+                            await queue.put(job)
+                        else:
+                            missing.append(job.out_id)
+                    b.report(progress)
+            for _ in workers:
+                await queue.put(None)
+            await asyncio.gather(*workers)
+        finally:
+            for w in workers:
+                w.cancel()
+        if b.options.offline and missing:
+            shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+            raise OfflineMiss(f"--offline: node '{self.node.ref}' has {len(missing)} generation(s) "
+                              f"not in the cache: {shown}")
+        stats.extra["to_compute"] = len(missing)
+        return len(missing)
+
+    async def _worker(self, queue: asyncio.Queue[Job | None]) -> None:
+        while (job := await queue.get()) is not None:
+            await self._run_job(job)
+
+    async def _run_job(self, job: Job) -> None:
+        b, stats, progress = self.b, self.stats, self.b.progress_for(self.node)
+        progress.in_flight += 1
+        try:
+            response, attempts, seconds = await b.teachers.call(
+                self.node.target, self.node.spec.teacher, job.request)
+        except TeacherCallError as exc:
+            attempts = getattr(exc, "attempts", 1)
+            stats.teacher_calls += attempts
+            self._fail(job, exc.reason, exc.message, attempts)
+            return
+        finally:
+            progress.in_flight -= 1
+        stats.teacher_calls += attempts
+        stats.latencies_s.append(seconds)
+        stats.prompt_tokens += response.prompt_tokens or 0
+        stats.completion_tokens += response.completion_tokens or 0
+        progress.tokens += response.completion_tokens or 0
+        if response.done_reason == "length":
+            self._fail(job, "truncated", "done_reason=length: num_predict reached", attempts)
+            return
+        if job.request.logprobs and not response.logprobs:
+            self._fail(job, "logprobs_missing", "the server returned no logprobs", attempts)
+            return
+        b.cache.put(GEN, job.key, response.to_record())
+        stats.computed += 1
+        progress.done += 1
+        b.report(progress)
+
+    def _fail(self, job: Job, reason: str, detail: str, attempts: int) -> None:
+        self.stats.failed += 1
+        self.b.progress_for(self.node).failed += 1
+        self.failures.append(Failure(str(self.node.ref), job.out_id, reason, detail, attempts))
+        self.b.reporter.row_failed(str(self.node.ref), job.out_id, f"{reason}: {detail}")
+
+    # pass 2 ---------------------------------------------------------------------
+    def schema(self, input_schema: pa.Schema) -> pa.Schema:
+        added: dict[str, pa.DataType] = {C.ID: pa.string(), C.PARENT: pa.string(), C.CANDIDATE: pa.int64()}
+        if self.recipe["profiles"]:
+            added[C.PROFILE] = pa.string()
+        added.update({C.SYSTEM: pa.string(), C.PROMPT: pa.string(), C.COMPLETION: pa.string(),
+                      C.DONE_REASON: pa.string(), C.key_col(self.node.ref.node): pa.string()})
+        if self.node.parser is not None:
+            added.update({k: arrow_type(t) for k, t in self.node.parser.outputs.items()})
+            added[C.PARSE_ERROR] = pa.string()
+        if C.LOGPROBS in self.node.columns:
+            added[C.LOGPROBS] = LOGPROBS_TYPE
+        if C.THINKING in self.node.columns:
+            added[C.THINKING] = pa.string()
+        return extend_schema(input_schema, added)
+
+    def assemble(self, input_digest: str, writer: Any) -> None:
+        for batch in self.b.outputs.batches(input_digest):
+            for row in batch:
+                for job in self.jobs(row):
+                    record = self.b.cache.get(GEN, job.key)
+                    if record is not None:
+                        writer.write(self._output_row(row, job, record))
+
+    def _output_row(self, row: dict[str, Any], job: Job, record: dict[str, Any]) -> dict[str, Any]:
+        out = dict(row)
+        out[C.ID] = job.out_id
+        out[C.PARENT] = job.row_id
+        out[C.CANDIDATE] = job.candidate
+        if self.recipe["profiles"]:
+            out[C.PROFILE] = job.profile
+        msgs = job.request.messages
+        out[C.SYSTEM] = msgs[0]["content"] if msgs[0]["role"] == "system" else None
+        out[C.PROMPT] = msgs[-1]["content"]
+        out[C.COMPLETION] = record["text"]
+        out[C.DONE_REASON] = record.get("done_reason")
+        out[C.key_col(self.node.ref.node)] = job.key
+        if self.node.parser is not None:
+            out.update(self._parse(record["text"]))
+        if C.LOGPROBS in self.node.columns:
+            out[C.LOGPROBS] = _plain_logprobs(record.get("logprobs"))
+        if C.THINKING in self.node.columns:
+            out[C.THINKING] = record.get("thinking")
+        return out
+
+    def _parse(self, text: str) -> dict[str, Any]:
+        parser = self.node.parser
+        assert parser is not None
+        try:
+            values = parser.parse(text)
+            return {**{k: values.get(k) for k in parser.outputs}, C.PARSE_ERROR: None}
+        except ParseFailure as exc:
+            return {**{k: None for k in parser.outputs}, C.PARSE_ERROR: exc.reason}
+
+
+def _plain_logprobs(items: Any) -> list[dict[str, Any]] | None:
+    if not items:
+        return None
+    out = []
+    for item in items:
+        tops = [{"token": t.get("token"), "logprob": t.get("logprob")} for t in item.get("top_logprobs") or []]
+        out.append({"token": item.get("token"), "logprob": item.get("logprob"), "top_logprobs": tops})
+    return out
+
+
+async def run_generate(build: Any, node: GraphNode, recipe: dict[str, Any], input_digest: str,
+                       stats: NodeStats) -> tuple[Any, list[Failure]]:
+    """Returns (writer or None when a dry run cannot know the rows, failures)."""
+    runner = GenerateRunner(build, node, recipe, stats)
+    t0 = time.perf_counter()
+    missing = await runner.fill_cache(input_digest)
+    stats.extra["teacher_wall_s"] = round(time.perf_counter() - t0, 3)
+    if build.options.dry_run and missing:
+        return None, runner.failures
+    writer = build.outputs.writer(runner.schema(build.outputs.schema(input_digest)))
+    runner.assemble(input_digest, writer)
+    return writer, runner.failures

@@ -1,0 +1,82 @@
+"""``source`` nodes: a file's rows, each given an ``_id``.
+
+The node memo is keyed by the file's digest, so a no-op rebuild costs one streamed
+hash of the file and nothing else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+import xxhash
+
+from fdbuild import columns as C
+from fdbuild.errors import SpecError
+from fdbuild.keys import HASH_PREFIX, canonical_json, file_digest
+from fdbuild.sources import read_source, source_format
+from fdbuild.spec.graph import GraphNode
+
+
+def source_recipe(ctx: Any, node: GraphNode) -> dict[str, Any]:
+    spec = node.spec
+    path = node.target.resolve_path(spec.path)
+    if not path.exists():
+        raise SpecError(f"{node.where('path')}: source file not found: {path}")
+    return {
+        "kind": "source",
+        "path": ctx.path_for_record(path),
+        "format": source_format(path, spec.format),
+        "id": spec.id,
+        "file_digest": file_digest(path),
+    }
+
+
+def read_table(node: GraphNode, recipe: dict[str, Any]) -> pa.Table:
+    path = node.target.resolve_path(node.spec.path)
+    table = read_source(path, recipe["format"])
+    id_col = node.spec.id
+    if id_col is not None and id_col not in table.column_names:
+        raise SpecError(f"{node.where('id')}: id column '{id_col}' is not in {path.name}")
+    return table
+
+
+def table_schema(table: pa.Table) -> pa.Schema:
+    """The output schema: ``_id`` first, then the file's columns."""
+    return pa.schema([pa.field(C.ID, pa.string())] + [f for f in table.schema if f.name != C.ID])
+
+
+def write_rows(node: GraphNode, table: pa.Table, writer: Any) -> int:
+    """Stream the table's rows, each with its id, into ``writer``. Returns rows written."""
+    path = node.target.resolve_path(node.spec.path)
+    id_col = node.spec.id
+    seen: dict[str, int] = {}
+    count = 0
+    for batch in table.to_batches(max_chunksize=8192):
+        for row in batch.to_pylist():
+            count += 1
+            rid = _row_id(row, id_col, path, count)
+            if rid in seen:
+                raise SpecError(_duplicate_message(node, path, rid, seen[rid], count, id_col))
+            seen[rid] = count
+            row.pop(C.ID, None)
+            writer.write({C.ID: rid, **row})
+    return count
+
+
+def _row_id(row: dict[str, Any], id_col: str | None, path: Any, line: int) -> str:
+    if id_col is None:
+        return HASH_PREFIX + xxhash.xxh3_64_hexdigest(canonical_json(row).encode())
+    value = row.get(id_col)
+    if value is None or value == "":
+        raise SpecError(f"{path}: row {line}: id column '{id_col}' is empty")
+    return str(value)
+
+
+def _duplicate_message(node: GraphNode, path: Any, rid: str, first: int, again: int,
+                       id_col: str | None) -> str:
+    if id_col is None:
+        return (f"{path}: rows {first} and {again} are identical (same content hash {rid}); "
+                f"remove the duplicate or name an 'id:' column ({node.where('id')})")
+    return (f"{path}: duplicate id '{rid}' in column '{id_col}' (rows {first} and {again}); "
+            f"ids must be unique ({node.where('id')})")

@@ -1,0 +1,120 @@
+"""Teachers during a build: one provider per teacher spec, its identity resolved once,
+a concurrency bound, and retries with exponential backoff and jitter.
+
+Retries live here, not in providers (STYLE H7). A semaphore bounds requests in flight
+per teacher: no batch barriers, so one slow request never holds back the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fdbuild.errors import OfflineMiss, TeacherCallError
+from fdbuild.keys import canonical_json
+from fdbuild.providers import Provider, TeacherIdentity, TeacherRequest, TeacherResponse, make_provider
+from fdbuild.spec.load import LoadedTarget
+
+
+@dataclass
+class _Teacher:
+    spec: Any
+    provider: Provider | None = None
+    identity: TeacherIdentity | None = None
+    semaphore: asyncio.Semaphore | None = None
+    resolving: asyncio.Lock | None = None
+
+
+class TeacherPool:
+    """All teachers of a build, shared by every node that names them."""
+
+    def __init__(self, *, offline: bool, recorded: dict[str, dict[str, Any]],
+                 retry_base_s: float = 0.5, retry_cap_s: float = 20.0) -> None:
+        self.offline = offline
+        self.recorded = recorded  # spec canonical -> identity dict from the lock
+        self.retry_base_s = retry_base_s
+        self.retry_cap_s = retry_cap_s
+        self._teachers: dict[str, _Teacher] = {}
+        self.calls = 0
+
+    @staticmethod
+    def spec_id(spec: Any) -> str:
+        """Teachers with the same provider/model/host share a provider (and its bound)."""
+        return canonical_json(spec.model_dump(exclude={"retries", "timeout_s"}))
+
+    @staticmethod
+    def offline_key(spec: Any) -> str:
+        """What names the weights regardless of where they are served (host is not in it)."""
+        fields = ("provider", "model", "model_path", "revision")
+        return canonical_json({f: getattr(spec, f, None) for f in fields})
+
+    def _get(self, target: LoadedTarget, name: str) -> _Teacher:
+        spec = target.spec.teachers[name]
+        sid = self.spec_id(spec)
+        teacher = self._teachers.get(sid)
+        if teacher is None:
+            teacher = _Teacher(spec=spec, semaphore=asyncio.Semaphore(spec.concurrency),
+                               resolving=asyncio.Lock())
+            self._teachers[sid] = teacher
+        return teacher
+
+    def spec(self, target: LoadedTarget, name: str) -> Any:
+        return target.spec.teachers[name]
+
+    async def identity(self, target: LoadedTarget, name: str) -> TeacherIdentity:
+        teacher = self._get(target, name)
+        assert teacher.resolving is not None
+        async with teacher.resolving:
+            if teacher.identity is None:
+                teacher.identity = await self._resolve(target, name, teacher)
+        return teacher.identity
+
+    async def _resolve(self, target: LoadedTarget, name: str, teacher: _Teacher) -> TeacherIdentity:
+        if self.offline:
+            rec = self.recorded.get(self.offline_key(teacher.spec))
+            if rec is None:
+                raise OfflineMiss(f"--offline: teacher '{name}' of {target.path.name} "
+                                  f"({teacher.spec.model}) has no digest recorded in fdbuild.lock; "
+                                  "build once with the teacher up")
+            return TeacherIdentity(**{k: rec.get(k) for k in ('provider', 'model', 'digest', 'server_version')})
+        if teacher.provider is None:
+            teacher.provider = make_provider(teacher.spec)
+        return await teacher.provider.resolve()
+
+    async def call(self, target: LoadedTarget, name: str, request: TeacherRequest,
+                   on_start: Callable[[], None] | None = None) -> tuple[TeacherResponse, int, float]:
+        """Send with retries. Returns (response, attempts, seconds of the last attempt)."""
+        teacher = self._get(target, name)
+        assert teacher.provider is not None and teacher.semaphore is not None
+        attempts = 0
+        retries = teacher.spec.retries
+        while True:
+            attempts += 1
+            async with teacher.semaphore:
+                if on_start is not None:
+                    on_start()
+                self.calls += 1
+                t0 = time.perf_counter()
+                try:
+                    response = await asyncio.wait_for(teacher.provider.generate(request),
+                                                      timeout=teacher.spec.timeout_s)
+                    return response, attempts, time.perf_counter() - t0
+                except asyncio.TimeoutError:
+                    error = TeacherCallError(f"no reply within {teacher.spec.timeout_s}s",
+                                             retryable=True, reason="timeout")
+                except TeacherCallError as exc:
+                    error = exc
+            if not error.retryable or attempts > retries:
+                error.attempts = attempts  # type: ignore[attr-defined]
+                raise error
+            delay = min(self.retry_cap_s, self.retry_base_s * 2 ** (attempts - 1))
+            await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+
+    async def aclose(self) -> None:
+        for teacher in self._teachers.values():
+            if teacher.provider is not None:
+                await teacher.provider.aclose()

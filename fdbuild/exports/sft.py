@@ -1,0 +1,41 @@
+"""``sft_jsonl``: chat messages (system, user, assistant) per kept row, as TRL's SFTTrainer
+and most chat fine-tuning tools read them.
+
+Options: ``response`` (column for the assistant turn, default ``completion``; use ``sql``
+after ``parse: sql``), ``system`` (text replacing the generation's system prompt, or
+``false`` to leave it out).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from fdbuild import columns as C
+from fdbuild.exports.base import Exporter
+
+
+class SftExport(Exporter):
+    fmt = "sft_jsonl"
+    known_options = frozenset({"response", "system"})
+
+    @classmethod
+    def required_columns(cls, spec: Any) -> list[str]:
+        super().required_columns(spec)
+        return [C.PROMPT, spec.options.get("response", C.COMPLETION)]
+
+    def records(self, rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        response = self.options.get("response", C.COMPLETION)
+        system_opt = self.options.get("system")
+        for row in rows:
+            yield {"id": row[C.ID], "messages": chat_messages(row, row.get(response) or "", system_opt)}
+
+
+def chat_messages(row: dict[str, Any], assistant: str | None, system_opt: Any = None) -> list[dict[str, str]]:
+    """[system?, user, assistant?] from a generated row's rendered prompt."""
+    system = row.get(C.SYSTEM) if system_opt is None else (system_opt or None)
+    msgs = [{"role": "system", "content": system}] if system else []
+    msgs.append({"role": "user", "content": row.get(C.PROMPT) or ""})
+    if assistant is not None:
+        msgs.append({"role": "assistant", "content": assistant})
+    return msgs

@@ -1,0 +1,1 @@
+"""Plain-text renderings of run records (log, show); pure functions of the records."""

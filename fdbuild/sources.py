@@ -1,0 +1,89 @@
+"""Reading source files (.jsonl, .parquet, .csv) into Arrow, and peeking at their columns."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from fdbuild.errors import SpecError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".csv": "csv"}
+
+
+def source_format(path: Path, declared: str | None) -> str:
+    if declared:
+        return declared
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise SpecError(f"{path}: unknown source format '{path.suffix}'; use .jsonl, .parquet or .csv or set 'format:'")
+    return fmt
+
+
+def peek_columns(path: Path, fmt: str, max_lines: int = 1000) -> list[str]:
+    """Column names, cheaply: the Parquet schema, the CSV header, or the keys of the
+    first ``max_lines`` JSONL rows (in first-seen order)."""
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        return list(pq.read_schema(path).names)
+    if fmt == "csv":
+        import csv
+
+        with open(path, newline="", encoding="utf-8") as fh:
+            return next(csv.reader(fh), [])
+    seen: dict[str, None] = {}
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if lineno > max_lines:
+                break
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise SpecError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from None
+            if not isinstance(obj, dict):
+                raise SpecError(f"{path}:{lineno}: each line must be a JSON object")
+            for key in obj:
+                seen.setdefault(key, None)
+    return list(seen)
+
+
+def read_source(path: Path, fmt: str) -> pa.Table:
+    """The whole source as an Arrow table. Errors name the file (and line for JSONL)."""
+    import pyarrow as pa
+
+    try:
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            return pq.read_table(path)
+        if fmt == "csv":
+            import pyarrow.csv as pcsv
+
+            return pcsv.read_csv(path)
+        import pyarrow.json as pjson
+
+        return pjson.read_json(path, read_options=pjson.ReadOptions(block_size=1 << 24))
+    except (pa.ArrowInvalid, OSError) as exc:
+        if fmt == "jsonl":
+            _raise_first_bad_line(path)
+        raise SpecError(f"{path}: cannot read {fmt} source: {exc}") from None
+
+
+def _raise_first_bad_line(path: Path) -> None:
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise SpecError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from None
+            if not isinstance(obj, dict):
+                raise SpecError(f"{path}:{lineno}: each line must be a JSON object")
+    raise SpecError(f"{path}: rows do not share one schema (a column changes type between lines)")

@@ -1,0 +1,334 @@
+"""From target files to one validated node graph.
+
+Loads the requested targets and every target file they reach through
+``input: other.yaml#node``; finds cycles (naming them); propagates column sets through
+the graph so that a template placeholder, gate param or export column that names a
+missing column fails here, before anything runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fdbuild import columns as C
+from fdbuild.checks import available_checks, get_check_class
+from fdbuild.checks.base import Check
+from fdbuild.errors import SpecError
+from fdbuild.parsers import get_parser_class
+from fdbuild.parsers.base import Parser
+from fdbuild.sources import peek_columns, source_format
+from fdbuild.spec import model as m
+from fdbuild.spec.load import LoadedTarget, Override, load_target
+from fdbuild.spec.template import Template, TemplateSyntaxError, parse_template
+
+
+@dataclass(frozen=True, order=True)
+class NodeRef:
+    target: str
+    node: str
+
+    def __str__(self) -> str:
+        return f"{self.target}#{self.node}"
+
+
+@dataclass
+class GraphNode:
+    ref: NodeRef
+    spec: Any
+    target: LoadedTarget
+    inputs: tuple[NodeRef, ...]
+    columns: tuple[str, ...] = ()
+    template: Template | None = None
+    check: Check | None = None
+    parser: Parser | None = None
+
+    @property
+    def kind(self) -> str:
+        return self.spec.kind
+
+    def where(self, *loc: Any) -> str:
+        return self.target.where("nodes", self.ref.node, *loc)
+
+
+@dataclass
+class Graph:
+    targets: dict[str, LoadedTarget]
+    roots: list[str]
+    nodes: dict[NodeRef, GraphNode]
+    order: list[NodeRef]
+
+    def target_nodes(self, target: str) -> list[GraphNode]:
+        return [self.nodes[r] for r in self.order if r.target == target]
+
+
+def load_graph(paths: Sequence[Path], overrides: Sequence[Override] = ()) -> Graph:
+    """Load targets (overrides apply to the targets named here, not to their upstreams)."""
+    by_path: dict[Path, LoadedTarget] = {}
+    roots: list[str] = []
+    for path in paths:
+        target = load_target(Path(path), overrides)
+        _register(by_path, target)
+        roots.append(target.name)
+    nodes: dict[NodeRef, GraphNode] = {}
+    pending = [t for t in by_path.values()]
+    while pending:
+        target = pending.pop()
+        for name, spec in target.spec.nodes.items():
+            ref = NodeRef(target.name, name)
+            inputs = []
+            for raw in m.node_inputs(spec):
+                dep, new = _resolve_input(target, name, raw, by_path)
+                inputs.append(dep)
+                pending.extend(new)
+            nodes[ref] = GraphNode(ref=ref, spec=spec, target=target, inputs=tuple(inputs))
+    targets = {t.name: t for t in by_path.values()}
+    for ref in nodes.values():
+        for dep in ref.inputs:
+            if dep not in nodes:
+                raise SpecError(f"{ref.where('input')}: node '{ref.ref.node}' reads '{dep.node}', "
+                                f"which is not a node of {targets[dep.target].path.name} "
+                                f"(nodes: {', '.join(targets[dep.target].spec.nodes)})")
+    wanted = _wanted(nodes, roots)
+    nodes = {r: n for r, n in nodes.items() if r in wanted}
+    order = _toposort(nodes)
+    graph = Graph(targets=targets, roots=roots, nodes=nodes, order=order)
+    for ref in order:
+        _propagate(graph, graph.nodes[ref])
+    return graph
+
+
+def _register(by_path: dict[Path, LoadedTarget], target: LoadedTarget) -> None:
+    for other in by_path.values():
+        if other.name == target.name and other.path != target.path:
+            raise SpecError(f"{target.path}: target name '{target.name}' is also used by "
+                            f"{other.path}; give one of them another 'name:'")
+    by_path[target.path] = target
+
+
+def _resolve_input(target: LoadedTarget, node: str, raw: str,
+                   by_path: dict[Path, LoadedTarget]) -> tuple[NodeRef, list[LoadedTarget]]:
+    if "#" not in raw:
+        if raw not in target.spec.nodes:
+            raise SpecError(f"{target.where('nodes', node, 'input')}: node '{node}' reads '{raw}', "
+                            f"which is not a node here (nodes: {', '.join(target.spec.nodes)}); "
+                            "for another file's node write other.yaml#node")
+        return NodeRef(target.name, raw), []
+    file_part, _, node_part = raw.partition("#")
+    path = target.resolve_path(file_part)
+    if path in by_path:
+        return NodeRef(by_path[path].name, node_part), []
+    if not path.exists():
+        raise SpecError(f"{target.where('nodes', node, 'input')}: input '{raw}': no such file {path}")
+    other = load_target(path)
+    _register(by_path, other)
+    return NodeRef(other.name, node_part), [other]
+
+
+def _wanted(nodes: dict[NodeRef, GraphNode], roots: list[str]) -> set[NodeRef]:
+    wanted: set[NodeRef] = set()
+    stack = [r for r in nodes if r.target in roots]
+    while stack:
+        ref = stack.pop()
+        if ref in wanted:
+            continue
+        wanted.add(ref)
+        stack.extend(nodes[ref].inputs)
+    return wanted
+
+
+def _toposort(nodes: dict[NodeRef, GraphNode]) -> list[NodeRef]:
+    order: list[NodeRef] = []
+    state: dict[NodeRef, int] = {}
+    for start in sorted(nodes):
+        if state.get(start):
+            continue
+        stack: list[tuple[NodeRef, int]] = [(start, 0)]
+        path: list[NodeRef] = []
+        while stack:
+            ref, i = stack.pop()
+            if i == 0:
+                if state.get(ref) == 2:
+                    continue
+                if state.get(ref) == 1:
+                    cycle = path[path.index(ref):] + [ref]
+                    raise SpecError(f"{nodes[ref].where('input')}: cycle: " + " -> ".join(map(str, cycle)))
+                state[ref] = 1
+                path.append(ref)
+            deps = nodes[ref].inputs
+            if i < len(deps):
+                stack.append((ref, i + 1))
+                stack.append((deps[i], 0))
+            else:
+                state[ref] = 2
+                path.pop()
+                order.append(ref)
+    return order
+
+
+def _missing(node: GraphNode, needed: Sequence[str], available: Sequence[str], what: str, *loc: Any) -> None:
+    for col in needed:
+        if col not in available:
+            shown = ", ".join(c for c in available if not C.is_internal(c))
+            raise SpecError(f"{node.where(*loc)}: {what} names column '{col}', which node "
+                            f"'{node.ref.node}' does not receive; columns available: {shown}")
+
+
+def _propagate(graph: Graph, node: GraphNode) -> None:
+    spec = node.spec
+    upstream: list[str] = list(graph.nodes[node.inputs[0]].columns) if node.inputs else []
+    handler = _PROPAGATORS[spec.kind]
+    node.columns = tuple(handler(graph, node, upstream))
+
+
+def _source_columns(graph: Graph, node: GraphNode, _: list[str]) -> list[str]:
+    spec: m.SourceNode = node.spec
+    path = node.target.resolve_path(spec.path)
+    if not path.exists():
+        raise SpecError(f"{node.where('path')}: source file not found: {path}")
+    cols = peek_columns(path, source_format(path, spec.format))
+    if spec.id is not None and spec.id not in cols:
+        raise SpecError(f"{node.where('id')}: id column '{spec.id}' is not in {path.name} "
+                        f"(columns: {', '.join(cols)})")
+    return [C.ID, *[c for c in cols if c != C.ID]]
+
+
+def _generate_columns(graph: Graph, node: GraphNode, upstream: list[str]) -> list[str]:
+    spec: m.GenerateNode = node.spec
+    if spec.teacher not in node.target.spec.teachers:
+        raise SpecError(f"{node.where('teacher')}: unknown teacher '{spec.teacher}' "
+                        f"(teachers: {', '.join(node.target.spec.teachers) or 'none defined'})")
+    for field, text in (("template", spec.template), ("system", spec.system)):
+        if text is None:
+            continue
+        try:
+            tpl = parse_template(text)
+        except TemplateSyntaxError as exc:
+            raise SpecError(f"{node.where(field)}: {field} of node '{node.ref.node}': {exc}") from None
+        _missing(node, tpl.columns, upstream, f"{field} placeholder", field)
+        if field == "template":
+            node.template = tpl
+    added = [C.PARENT, C.CANDIDATE]
+    if spec.profiles:
+        added.append(C.PROFILE)
+    added += [C.SYSTEM, C.PROMPT, C.COMPLETION, C.DONE_REASON, C.key_col(node.ref.node)]
+    if spec.parse != "none":
+        parser_cls = get_parser_class(spec.parse)
+        assert parser_cls is not None
+        node.parser = parser_cls(spec.parse_options)
+        added += [*parser_cls.outputs, C.PARSE_ERROR]
+    if _wants_logprobs(spec):
+        added.append(C.LOGPROBS)
+    teacher = node.target.spec.teachers[spec.teacher]
+    if getattr(teacher, "think", None):
+        added.append(C.THINKING)
+    return _extend(node, upstream, added)
+
+
+def _wants_logprobs(spec: m.GenerateNode) -> bool:
+    profiles = list((spec.profiles or {}).values())
+    return bool(spec.decode.logprobs or any(p.logprobs for p in profiles))
+
+
+def _extend(node: GraphNode, upstream: list[str], added: list[str]) -> list[str]:
+    base = [c for c in upstream if c not in added or c == C.ID]
+    clash = [c for c in added if c in upstream and not C.is_internal(c) and c not in (C.CANDIDATE,)]
+    if clash and node.kind == "gate":
+        raise SpecError(f"{node.where('check')}: gate '{node.ref.node}' would overwrite column(s) "
+                        f"{', '.join(clash)} of an earlier node; set 'prefix:' on this gate")
+    return base + [c for c in added if c not in base]
+
+
+def _gate_columns(graph: Graph, node: GraphNode, upstream: list[str]) -> list[str]:
+    spec: m.GateNode = node.spec
+    cls = get_check_class(spec.check)
+    if cls is None:
+        raise SpecError(f"{node.where('check')}: unknown check '{spec.check}' "
+                        f"(checks: {', '.join(available_checks())})")
+    from pydantic import ValidationError
+
+    try:
+        params = cls.Params.model_validate(spec.params)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = [str(p) for p in err["loc"]]
+            key = ".".join(loc)
+            where = node.where("params", *loc)
+            if err["type"] == "extra_forbidden":
+                allowed = ", ".join(cls.Params.model_fields)
+                lines.append(f"{where}: unknown param '{key}' for check '{spec.check}' (params: {allowed})")
+            else:
+                lines.append(f"{where}: params.{key}: {err['msg']}")
+        raise SpecError("\n".join(lines)) from None
+    check = cls(params, base_dir=node.target.base_dir)
+    if getattr(cls, "needs_teacher", False):
+        teacher = getattr(params, "teacher", None)
+        if teacher not in node.target.spec.teachers:
+            raise SpecError(f"{node.where('params', 'teacher')}: unknown teacher '{teacher}' "
+                            f"(teachers: {', '.join(node.target.spec.teachers) or 'none defined'})")
+        tpl_text = getattr(params, "template", None)
+        if tpl_text:
+            try:
+                tpl = parse_template(tpl_text)
+            except TemplateSyntaxError as exc:
+                raise SpecError(f"{node.where('params', 'template')}: {exc}") from None
+            _missing(node, tpl.columns, upstream, "judge template placeholder", "params", "template")
+    _missing(node, list(check.reads()), upstream, f"check '{spec.check}'", "params")
+    for path_name, path in check.file_deps().items():
+        if not path.exists():
+            raise SpecError(f"{node.where('params', path_name)}: file not found: {path}")
+    outputs = list(check.outputs)
+    for key in spec.keep:
+        if key not in outputs:
+            raise SpecError(f"{node.where('keep', key)}: keep rule on '{key}', which check "
+                            f"'{spec.check}' does not produce (it produces: {', '.join(outputs)})")
+    node.check = check
+    prefix = spec.prefix or ""
+    added = [prefix + c for c in outputs] + [C.pass_col(node.ref.node)]
+    if cls.scope == "row":
+        added.append(C.key_col(node.ref.node))
+    return _extend(node, upstream, added)
+
+
+def _select_columns(graph: Graph, node: GraphNode, upstream: list[str]) -> list[str]:
+    spec: m.SelectNode = node.spec
+    for gate in spec.gates or []:
+        if C.pass_col(gate) not in upstream:
+            gates = [c[len("_pass_"):] for c in C.pass_columns(upstream)]
+            raise SpecError(f"{node.where('gates')}: '{gate}' is not a gate upstream of "
+                            f"'{node.ref.node}' (gates: {', '.join(gates) or 'none'})")
+    return upstream
+
+
+def _vote_columns(graph: Graph, node: GraphNode, upstream: list[str]) -> list[str]:
+    spec: m.VoteNode = node.spec
+    _missing(node, [spec.by] + ([spec.score] if spec.score else []), upstream, "vote", "by")
+    return _extend(node, upstream, ["vote_share", "vote_size"])
+
+
+def _pairs_columns(graph: Graph, node: GraphNode, upstream: list[str]) -> list[str]:
+    spec: m.PairsNode = node.spec
+    _missing(node, [spec.score, spec.response], upstream, "pairs", "score")
+    return [C.ID, C.PARENT, C.SYSTEM, C.PROMPT, "chosen", "rejected", "chosen_score",
+            "rejected_score", "margin", "chosen_id", "rejected_id"]
+
+
+def _export_columns(graph: Graph, node: GraphNode, upstream: list[str]) -> list[str]:
+    from fdbuild.exports import validate_export
+
+    validate_export(node, upstream)
+    return upstream
+
+
+_PROPAGATORS = {
+    "source": _source_columns,
+    "generate": _generate_columns,
+    "gate": _gate_columns,
+    "select": _select_columns,
+    "vote": _vote_columns,
+    "pairs": _pairs_columns,
+    "export": _export_columns,
+}

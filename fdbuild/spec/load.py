@@ -1,0 +1,161 @@
+"""Read one target file: YAML -> overrides -> validated, frozen ``TargetFile``.
+
+Every failure is a ``SpecError`` naming the file, the line and the key, with a
+did-you-mean where a key is misspelt. Nothing is written while loading.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from ruamel.yaml.comments import CommentedMap
+
+from fdbuild.errors import SpecError
+from fdbuild.spec import model as m
+from fdbuild.spec.yaml_io import line_of, parse_scalar, read_yaml, to_plain
+
+
+@dataclass(frozen=True)
+class Override:
+    """One ``--set PATH=VALUE``."""
+
+    path: tuple[str, ...]
+    value: Any
+    text: str
+
+    @classmethod
+    def parse(cls, text: str) -> Override:
+        if "=" not in text:
+            raise SpecError(f"--set {text!r}: expected PATH=VALUE, e.g. teachers.main.model=qwen2.5:7b")
+        key, _, raw = text.partition("=")
+        path = tuple(p for p in key.strip().split("."))
+        if not key.strip() or any(not p for p in path):
+            raise SpecError(f"--set {text!r}: empty path segment in {key!r}")
+        return cls(path=path, value=parse_scalar(raw), text=text)
+
+
+@dataclass(frozen=True)
+class LoadedTarget:
+    path: Path
+    name: str
+    spec: m.TargetFile
+    raw: Any = field(repr=False, compare=False)
+    overrides: tuple[Override, ...] = ()
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    def where(self, *loc: Any) -> str:
+        """``file:line`` of a key path, for error messages."""
+        line = line_of(self.raw, loc)
+        return f"{self.path}:{line}" if line else str(self.path)
+
+    def resolve_path(self, value: str) -> Path:
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else (self.base_dir / path).resolve()
+
+
+def _known_fields() -> set[str]:
+    names: set[str] = set()
+    for obj in vars(m).values():
+        if isinstance(obj, type) and issubclass(obj, BaseModel) and obj is not BaseModel:
+            names.update(obj.model_fields)
+    return names
+
+
+def _suggest(key: str) -> str:
+    match = difflib.get_close_matches(key, sorted(_known_fields()), n=1, cutoff=0.75)
+    return f"; did you mean '{match[0]}'?" if match else ""
+
+
+def _apply_override(data: Any, ov: Override, path: Path) -> None:
+    node = data
+    for i, part in enumerate(ov.path[:-1]):
+        if isinstance(node, dict):
+            if part not in node or not isinstance(node[part], (dict, list)):
+                where = ".".join(ov.path[: i + 1])
+                raise SpecError(f"--set {ov.text}: {path} has no section '{where}'")
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            raise SpecError(f"--set {ov.text}: cannot descend into '{part}' in {path}")
+    last = ov.path[-1]
+    if isinstance(node, list):
+        if not last.isdigit() or int(last) >= len(node):
+            raise SpecError(f"--set {ov.text}: no list item '{last}' in {path}")
+        node[int(last)] = ov.value
+    else:
+        node[last] = ov.value
+
+
+def _default_providers(data: dict[str, Any]) -> None:
+    """``provider: ollama`` is the default; the discriminated union needs it explicit."""
+    teachers = data.get("teachers")
+    if isinstance(teachers, dict):
+        for teacher in teachers.values():
+            if isinstance(teacher, dict):
+                teacher.setdefault("provider", "ollama")
+
+
+def _format_error(target_path: Path, raw: Any, err: dict[str, Any], overrides: Sequence[Override]) -> str:
+    loc = [p for p in err["loc"]]
+    line = line_of(raw, loc)
+    where = f"{target_path}:{line}" if line else str(target_path)
+    key_path = ".".join(str(p) for p in loc if not (isinstance(p, str) and p in _UNION_TAGS))
+    for ov in overrides:
+        if key_path.startswith(".".join(ov.path)) or ".".join(ov.path).startswith(key_path):
+            where += f" (after --set {ov.text})"
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        return f"{where}: unknown key '{key}' at {key_path}{_suggest(key)}"
+    if kind == "missing":
+        return f"{where}: missing required key '{loc[-1]}' at {key_path}"
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        return f"{where}: {key_path}: {err['msg']}"
+    return f"{where}: {key_path}: {err['msg']} (got {err.get('input')!r})"
+
+
+_UNION_TAGS = {
+    "source", "generate", "gate", "select", "vote", "pairs", "export",
+    "ollama", "llamacpp", "openai",
+}
+
+
+def load_target(path: Path, overrides: Sequence[Override] = ()) -> LoadedTarget:
+    """Load and validate one target file, applying ``--set`` overrides first."""
+    path = path.resolve()
+    raw = read_yaml(path)
+    if not isinstance(raw, CommentedMap):
+        raise SpecError(f"{path}: a target file is a YAML mapping with 'fdbuild: 1' and 'nodes:'")
+    data = to_plain(raw)
+    for ov in overrides:
+        _apply_override(data, ov, path)
+    _default_providers(data)
+    try:
+        spec = m.TargetFile.model_validate(data)
+    except ValidationError as exc:
+        messages = [_format_error(path, raw, e, overrides) for e in exc.errors()]
+        raise SpecError("\n".join(messages)) from None
+    name = spec.name or path.stem
+    _check_name(path, raw, name)
+    return LoadedTarget(path=path, name=name, spec=spec, raw=raw, overrides=tuple(overrides))
+
+
+def _check_name(path: Path, raw: Any, name: str) -> None:
+    import re
+
+    if not re.match(m.NODE_NAME, name):
+        raise SpecError(f"{path}: target name {name!r} must match {m.NODE_NAME} (set 'name:')")
+    nodes = raw.get("nodes") if isinstance(raw, dict) else None
+    for node_name in nodes or {}:
+        if not re.match(m.NODE_NAME, str(node_name)):
+            line = line_of(raw, ["nodes", node_name])
+            raise SpecError(f"{path}:{line}: node name {node_name!r} must match {m.NODE_NAME}")

@@ -1,0 +1,173 @@
+"""Pydantic models of a target file: one per YAML section and one per node kind.
+
+Every model forbids unknown keys and is frozen (STYLE H9): a typo fails to load instead
+of falling back to a default. Each YAML field is named once, here.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+NODE_NAME = r"^[A-Za-z_][A-Za-z0-9_\-]*$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- teachers
+
+
+class TeacherBase(Strict):
+    concurrency: int = Field(4, ge=1, le=256, description="Requests in flight. Not keyed.")
+    timeout_s: float = Field(240.0, gt=0, description="Per-request timeout. Not keyed.")
+    retries: int = Field(4, ge=0, le=20, description="Retries on retryable errors. Not keyed.")
+
+
+class OllamaTeacher(TeacherBase):
+    provider: Literal["ollama"] = "ollama"
+    model: str = Field(min_length=1, description="Ollama model tag, e.g. qwen2.5-coder:7b.")
+    host: str | None = Field(None, description="Default: $OLLAMA_HOST, else localhost:11434.")
+    think: bool | Literal["low", "medium", "high", "max"] | None = Field(
+        None, description="Sent as `think` (keyed). Unset: the server's default."
+    )
+
+
+class LlamaCppTeacher(TeacherBase):
+    provider: Literal["llamacpp"]
+    model: str | None = Field(None, description="A shipped model name, e.g. smollm2-135m.")
+    model_path: str | None = Field(None, description="Path to any GGUF file.")
+    n_ctx: int = Field(2048, ge=128)
+    n_threads: int | None = Field(None, ge=1)
+    concurrency: int = Field(1, ge=1, le=1, description="One request at a time per model.")
+
+
+class OpenAITeacher(TeacherBase):
+    provider: Literal["openai"]
+    model: str = Field(min_length=1)
+    base_url: str = Field(min_length=1, description="e.g. http://localhost:8000/v1")
+    api_key_env: str | None = Field(None, description="Environment variable holding the key.")
+    revision: str | None = Field(None, description="Declared weights revision (keyed).")
+
+
+Teacher = Annotated[
+    Union[OllamaTeacher, LlamaCppTeacher, OpenAITeacher], Field(discriminator="provider")
+]
+
+# --------------------------------------------------------------------------- decode
+
+
+class Decode(Strict):
+    """Decode options. Exactly the options given are sent, and exactly those are keyed."""
+
+    temperature: float | None = Field(None, ge=0, le=5)
+    top_p: float | None = Field(None, ge=0, le=1)
+    top_k: int | None = Field(None, ge=0)
+    min_p: float | None = Field(None, ge=0, le=1)
+    typical_p: float | None = Field(None, ge=0, le=1)
+    repeat_penalty: float | None = Field(None, ge=0)
+    repeat_last_n: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    seed: int | None = Field(None, description="Base seed; candidate k is sent seed + k.")
+    num_predict: int | None = Field(None, ge=-2)
+    num_ctx: int | None = Field(None, ge=1)
+    num_keep: int | None = None
+    stop: list[str] | None = None
+    logprobs: bool | None = Field(None, description="Ask for per-token logprobs (keyed).")
+    top_logprobs: int | None = Field(None, ge=0, le=20)
+
+
+# --------------------------------------------------------------------------- nodes
+
+
+class NodeBase(Strict):
+    description: str | None = Field(None, description="Free text. Never keyed.")
+
+
+class SourceNode(NodeBase):
+    kind: Literal["source"]
+    path: str = Field(min_length=1, description=".jsonl, .parquet or .csv")
+    id: str | None = Field(None, description="Row id column; default: hash of the row.")
+    format: Literal["jsonl", "parquet", "csv"] | None = None
+
+
+class GenerateNode(NodeBase):
+    kind: Literal["generate"]
+    input: str
+    teacher: str
+    system: str | None = None
+    template: str = Field(min_length=1)
+    decode: Decode = Decode()
+    profiles: dict[str, Decode] | None = Field(
+        None, description="Several decode profiles; each is merged over `decode`."
+    )
+    n: int = Field(1, ge=1, le=1000, description="Candidates per input row (and profile).")
+    parse: Literal["none", "sql", "rationale", "json"] = "none"
+    parse_options: dict[str, str] = Field(default_factory=dict)
+    format: Literal["json"] | dict[str, Any] | None = Field(
+        None, description="Structured output: 'json' or a JSON schema (keyed)."
+    )
+
+
+class GateNode(NodeBase):
+    kind: Literal["gate"]
+    input: str
+    check: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    keep: dict[str, Any] = Field(default_factory=dict)
+    prefix: str | None = Field(None, description="Prefix for this gate's columns.")
+
+
+class SelectNode(NodeBase):
+    kind: Literal["select"]
+    input: str
+    gates: list[str] | None = Field(None, description="Only these gates' verdicts count.")
+
+
+class VoteNode(NodeBase):
+    kind: Literal["vote"]
+    input: str
+    by: str = Field("result_sig", description="Column whose equal values form a group.")
+    score: str | None = Field(None, description="Pick the best by this column instead.")
+    only_passed: bool = True
+
+
+class PairsNode(NodeBase):
+    kind: Literal["pairs"]
+    input: str
+    score: str = "score"
+    min_margin: float = Field(0.0, ge=0)
+    require_passed: bool = True
+    response: str = "completion"
+
+
+class ExportNode(NodeBase):
+    kind: Literal["export"]
+    input: str
+    format: Literal["jsonl", "parquet", "sft_jsonl", "dpo_jsonl", "mlx_jsonl", "multitask_jsonl"]
+    path: str = Field(min_length=1)
+    columns: list[str] | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+Node = Annotated[
+    Union[SourceNode, GenerateNode, GateNode, SelectNode, VoteNode, PairsNode, ExportNode],
+    Field(discriminator="kind"),
+]
+
+
+class TargetFile(Strict):
+    fdbuild: Literal[1] = Field(description="Format version.")
+    name: str | None = Field(None, pattern=NODE_NAME)
+    description: str | None = None
+    teachers: dict[str, Teacher] = Field(default_factory=dict)
+    nodes: dict[str, Node]
+
+
+def node_inputs(node: BaseModel) -> list[str]:
+    """The input references a node names (empty for sources)."""
+    value = getattr(node, "input", None)
+    return [value] if isinstance(value, str) else []

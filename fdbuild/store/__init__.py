@@ -1,0 +1,1 @@
+"""State under ``.fdbuild/``: the row cache, the artifacts, the run records."""
