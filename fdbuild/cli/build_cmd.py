@@ -61,13 +61,12 @@ def render_plan(outcome: Any) -> str:
         lines.append(f"\ntarget {target_run.record['target']}:")
         for name, node in target_run.record["nodes"].items():
             stats = node["stats"]
-            if node["pending"]:
-                status = "waits for upstream rows"
-            elif stats.get("memo_hit"):
+            if stats.get("memo_hit"):
                 status = f"unchanged: {node['output']['rows']} rows reused"
-            elif node["kind"] in ("generate", "gate"):
-                todo = stats.get("to_compute", 0)
-                status = f"{stats['cached']} cached, {todo} to compute"
+            elif node["kind"] in ("generate", "gate") and "to_compute" in stats:
+                status = f"{stats['cached']} cached, {stats['to_compute']} to compute"
+            elif node["pending"]:
+                status = "waits for upstream rows"
             elif node["kind"] == "export":
                 status = "would write " + str(node["recipe"].get("path"))
             else:

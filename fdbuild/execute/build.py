@@ -99,7 +99,7 @@ class Build:
             stats.extra.update(memo.get("extra", {}))
             self.reporter.node_reused(str(node.ref), memo["rows"])
             result = NodeResult(memo["digest"], memo["rows"], recipe, key, input_digests, stats,
-                                reasons=[])
+                                reasons=reasons)
         else:
             self.reporter.node_started(str(node.ref), node.kind, "; ".join(reasons))
             result = await self._compute(node, recipe, key, input_digests, stats)
