@@ -18,6 +18,7 @@ def build_reports(record: dict[str, Any]) -> dict[str, Any]:
                 "evaluated": rows,
                 "kept": kept,
                 "pass_rate": round(kept / rows, 4) if rows and kept is not None else None,
+                **(stats.get("quality") or {}),
             }
         if node["kind"] in ("generate", "gate"):
             wall = stats["wall_s"]

@@ -30,6 +30,9 @@ from fdbuild.spec.graph import Graph, GraphNode, NodeRef
 from fdbuild.store.rowcache import MEMO
 
 
+_MEMO_EXTRA = ("kept", "quality")
+
+
 @dataclass
 class GraphRun:
     """The outcome of executing a graph (before run records are written)."""
@@ -105,10 +108,12 @@ class Build:
             result = await self._compute(node, recipe, key, input_digests, stats)
             result.reasons = reasons
             if not self.options.dry_run and not result.failures and result.digest and not result.pending:
-                self.cache.put(MEMO, key, {"digest": result.digest, "rows": result.rows,
-                                           "units": stats.cached + stats.computed,
-                                           "extra": {k: v for k, v in stats.extra.items()
-                                                     if k in ("kept",)}})
+                memo = {"digest": result.digest, "rows": result.rows,
+                        "units": stats.cached + stats.computed,
+                        "extra": {k: v for k, v in stats.extra.items() if k in _MEMO_EXTRA}}
+                if node.kind == "export":
+                    memo["stamp"] = export_mod.file_stamp(node)
+                self.cache.put(MEMO, key, memo)
         stats.rows_out = result.rows
         stats.wall_s = time.perf_counter() - t0
         self.run.results[node.ref] = result
@@ -117,7 +122,7 @@ class Build:
 
     def _memo_valid(self, node: GraphNode, memo: dict[str, Any]) -> bool:
         if node.kind == "export":
-            return self.options.dry_run or export_mod.export_is_current(node, memo["digest"])
+            return self.options.dry_run or export_mod.export_is_current(node, memo)
         return self.outputs.available(memo["digest"])
 
     async def recipe(self, node: GraphNode) -> dict[str, Any]:
@@ -142,9 +147,13 @@ class Build:
             return select_recipe(node)
         if kind == "export":
             return export_mod.export_recipe(self, node)
-        from fdbuild.execute import recipes_extra
+        if kind == "vote":
+            from fdbuild.execute.vote import vote_recipe
 
-        return recipes_extra.recipe(node)
+            return vote_recipe(node)
+        from fdbuild.execute.pairs import pairs_recipe
+
+        return pairs_recipe(node)
 
     async def _compute(self, node: GraphNode, recipe: dict[str, Any], key: str,
                        input_digests: list[str], stats: NodeStats) -> NodeResult:
@@ -170,10 +179,16 @@ class Build:
         elif kind == "select":
             stats.rows_in = 0
             writer = run_select(self, node, input_digests[0], stats)
-        else:
-            from fdbuild.execute import recipes_extra
+        elif kind == "vote":
+            from fdbuild.execute.vote import run_vote
 
-            writer = recipes_extra.run(self, node, input_digests, stats)
+            stats.rows_in = 0
+            writer = run_vote(self, node, input_digests[0], stats)
+        else:
+            from fdbuild.execute.pairs import run_pairs
+
+            stats.rows_in = 0
+            writer = run_pairs(self, node, input_digests[0], stats)
         if writer is None:
             return NodeResult(None, 0, recipe, key, input_digests, stats, failures, pending=True)
         digest, rows = writer.finish()

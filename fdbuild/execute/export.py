@@ -29,6 +29,20 @@ def run_export(build: Any, node: GraphNode, input_digest: str) -> tuple[str, int
     return file_digest(path), count
 
 
-def export_is_current(node: GraphNode, digest: str | None) -> bool:
+def file_stamp(node: GraphNode) -> dict[str, int]:
+    """Size and mtime of the exported file: a cheap check that it is still ours."""
+    st = node.target.resolve_path(node.spec.path).stat()
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def export_is_current(node: GraphNode, memo: dict) -> bool:
+    """True when the exported file still holds what the memo says. Size and mtime
+    unchanged is trusted (a no-op rebuild must not re-hash a large export); otherwise
+    the content digest decides."""
     path = node.target.resolve_path(node.spec.path)
-    return digest is not None and path.exists() and file_digest(path) == digest
+    if memo.get("digest") is None or not path.exists():
+        return False
+    stamp = memo.get("stamp")
+    if stamp is not None and stamp == file_stamp(node):
+        return True
+    return file_digest(path) == memo["digest"]

@@ -20,6 +20,7 @@ from fdbuild.execute.context import Failure, NodeStats
 from fdbuild.execute.schema import arrow_type, extend_schema
 from fdbuild.keys import content_hash, file_digest
 from fdbuild.parsers.base import ParseFailure
+from fdbuild.quality import QualityAccumulator
 from fdbuild.spec.graph import GraphNode
 from fdbuild.store.rowcache import EVAL, GEN
 
@@ -59,6 +60,7 @@ class GateRunner:
         self.reads = list(self.check.reads())
         self.eval_parts = _eval_parts(recipe)
         self.prefix = node.spec.prefix or ""
+        self.quality = QualityAccumulator(self.check.outputs)
 
     def key(self, row: dict[str, Any]) -> str:
         values = {c: row.get(c) for c in self.reads}
@@ -160,6 +162,7 @@ class GateRunner:
         for name in self.check.outputs:
             out[self.prefix + name] = evaluation.get(name)
         passed = self.keep(evaluation)
+        self.quality.add(evaluation, passed)
         out[C.pass_col(self.node.ref.node)] = passed
         if key is not None:
             out[C.key_col(self.node.ref.node)] = key
@@ -177,6 +180,7 @@ class GateRunner:
                 kept += bool(out[C.pass_col(self.node.ref.node)])
                 writer.write(out)
         self.stats.extra["kept"] = kept
+        self.stats.extra["quality"] = self.quality.report()
 
     def assemble_table(self, input_digest: str, writer: Any) -> None:
         rows = list(self.b.outputs.rows(input_digest))
@@ -189,6 +193,7 @@ class GateRunner:
             kept += bool(out[C.pass_col(self.node.ref.node)])
             writer.write(out)
         self.stats.extra["kept"] = kept
+        self.stats.extra["quality"] = self.quality.report()
 
 
 async def run_gate(build: Any, node: GraphNode, recipe: dict[str, Any], input_digest: str,
