@@ -90,6 +90,11 @@ def render_summary(record: dict[str, Any]) -> str:
     for name, node in nodes.items():
         if node["kind"] == "export":
             lines.append(f"  export {name}: {node['output']['rows']} rows -> {node['recipe']['path']}")
+    if not record["parent"]:
+        target_file = record["file"]
+        lines.append("\nnext: edit the template in " + target_file + " and run the same command again "
+                     "(only changed prompts go to the teacher);\n      then `fdbuild diff @~1 @`, "
+                     "`fdbuild log`, `fdbuild show @`")
     if totals["failed"]:
         lines.append(f"  {totals['failed']} row(s) failed (see `fdbuild show {record['run_id'][:22]}`); "
                      "they are retried on the next build")

@@ -63,6 +63,7 @@ def generate_recipe(node: GraphNode, identity: TeacherIdentity) -> dict[str, Any
         "parse": spec.parse,
         "parse_options": spec.parse_options or None,
         "parse_version": node.parser.version if node.parser else None,
+        "on_truncation": spec.on_truncation,
     }
 
 
@@ -187,7 +188,7 @@ class GenerateRunner:
         stats.prompt_tokens += response.prompt_tokens or 0
         stats.completion_tokens += response.completion_tokens or 0
         progress.tokens += response.completion_tokens or 0
-        if response.done_reason == "length":
+        if response.done_reason == "length" and self.recipe["on_truncation"] == "fail":
             self._fail(job, "truncated", "done_reason=length: num_predict reached", attempts)
             return
         if job.request.logprobs and not response.logprobs:
@@ -225,8 +226,13 @@ class GenerateRunner:
             for row in batch:
                 for job in self.jobs(row):
                     record = self.b.cache.get(GEN, job.key)
-                    if record is not None:
-                        writer.write(self._output_row(row, job, record))
+                    if record is None:
+                        continue
+                    if record.get("done_reason") == "length" and self.recipe["on_truncation"] == "fail":
+                        self._fail(job, "truncated", "cached reply has done_reason=length "
+                                   "(kept by an on_truncation: keep build)", 0)
+                        continue
+                    writer.write(self._output_row(row, job, record))
 
     def _output_row(self, row: dict[str, Any], job: Job, record: dict[str, Any]) -> dict[str, Any]:
         out = dict(row)

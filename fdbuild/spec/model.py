@@ -110,6 +110,10 @@ class GenerateNode(NodeBase):
     format: Literal["json"] | dict[str, Any] | None = Field(
         None, description="Structured output: 'json' or a JSON schema (keyed)."
     )
+    on_truncation: Literal["fail", "keep"] = Field(
+        "fail", description="A reply cut by num_predict: a recorded failure (retried next "
+        "build), or kept as the result (done_reason 'length') for models that ramble."
+    )
 
 
 class GateNode(NodeBase):
@@ -128,20 +132,42 @@ class SelectNode(NodeBase):
 
 
 class VoteNode(NodeBase):
+    """Data Distillation's selection: one candidate per input row (grouped by ``_parent``).
+
+    Without ``score`` the pick is the largest group of candidates whose ``by`` values are
+    equal (execution-result agreement); with ``score`` it is the best-scored candidate
+    (ties broken by the larger agreement group, then by candidate order).
+    """
+
     kind: Literal["vote"]
     input: str
     by: str = Field("result_sig", description="Column whose equal values form a group.")
     score: str | None = Field(None, description="Pick the best by this column instead.")
-    only_passed: bool = True
+    only_passed: bool = Field(True, description="Only candidates passing the gates vote.")
+    gates: list[str] | None = Field(
+        None, description="With only_passed: the gates that count (default: all upstream)."
+    )
+    min_share: float = Field(
+        0.0, ge=0, le=1, description="Drop inputs whose pick has a smaller vote share."
+    )
 
 
 class PairsNode(NodeBase):
+    """DPKD's preference pairs: per input, the best candidate by ``score`` (chosen) against
+    a worse one (rejected), kept when the score margin reaches ``min_margin``."""
+
     kind: Literal["pairs"]
     input: str
-    score: str = "score"
-    min_margin: float = Field(0.0, ge=0)
-    require_passed: bool = True
-    response: str = "completion"
+    score: str = Field("score", description="Column ranking the candidates (judge score).")
+    min_margin: float = Field(0.0, ge=0, description="Smallest chosen - rejected score kept.")
+    require_passed: bool = Field(True, description="The chosen one must pass the gates.")
+    gates: list[str] | None = Field(
+        None, description="With require_passed: the gates that count (default: all upstream)."
+    )
+    response: str = Field("completion", description="Column holding the chosen/rejected text.")
+    rejected: Literal["worst", "all"] = Field(
+        "worst", description="worst: one pair per input; all: one per worse candidate."
+    )
 
 
 class ExportNode(NodeBase):
