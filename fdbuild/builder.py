@@ -92,6 +92,7 @@ def _build_locked(graph: Graph, project: Project, options: BuildOptions,
     if not options.dry_run:
         for target_run in runs:
             write_run(project, target_run.record)
+            _write_export_reports(graph, target_run.record)
             _update_lock(lock, graph, target_run)
         dump_lock(project.lock_path, lock)
     return BuildOutcome(runs=runs, graph=graph, dry_run=options.dry_run)
@@ -226,6 +227,24 @@ def _update_lock(lock: dict[str, Any], graph: Graph, target_run: TargetRun) -> N
         "teachers": record["teachers"],
         "nodes": nodes,
     }
+
+
+def _write_export_reports(graph: Graph, record: dict[str, Any]) -> None:
+    """The run's quality and timing reports as JSON beside each export, for other tools.
+
+    Beside, not inside: the export itself stays byte-identical across no-op rebuilds."""
+    import json
+
+    from fdbuild.store.atomic import atomic_write_text
+
+    target = graph.targets[record["target"]]
+    for name, node in record["nodes"].items():
+        if node["kind"] != "export" or "#" in name:
+            continue
+        path = target.resolve_path(target.spec.nodes[name].path)
+        report = {"run_id": record["run_id"], "target": record["target"], **record["reports"]}
+        atomic_write_text(path.with_name(path.name + ".report.json"),
+                          json.dumps(report, indent=2, sort_keys=True) + "\n")
 
 
 def _iso(ts: float) -> str:
