@@ -11,6 +11,8 @@ from tests.support.ollama_server import Reply
 from tests.support.project import ProjectDir
 
 REPO = Path(__file__).resolve().parents[2]
+EXAMPLE_ROWS = [json.loads(line) for line in
+                (REPO / "examples/wikisql_mini/train.jsonl").read_text().splitlines()]
 
 
 def text2sql_responder(request: dict) -> Reply:
@@ -19,7 +21,7 @@ def text2sql_responder(request: dict) -> Reply:
     if "Candidate SQL:" in prompt:
         sql = prompt.split("Candidate SQL:")[1].split("\n")[0]
         return Reply(text=f"Score: {len(sql) % 11}/10")
-    rows = {r["question"]: r for r in map(json.loads, (REPO / "examples/wikisql_mini/train.jsonl").open())}
+    rows = {r["question"]: r for r in EXAMPLE_ROWS}
     question = re.search(r"Question: (.*)", prompt).group(1).strip()
     row = rows[question]
     index = int(row["task_id"].rsplit("-", 1)[1])
@@ -81,7 +83,7 @@ def test_threshold_and_judge_template_edits(project: ProjectDir, ollama_server, 
 
 def test_gates_work_on_a_source_of_pairs(project: ProjectDir) -> None:
     shutil.copytree(REPO / "examples/wikisql_mini", project.root / "examples/wikisql_mini")
-    rows = [json.loads(line) for line in (REPO / "examples/wikisql_mini/train.jsonl").open()][:6]
+    rows = EXAMPLE_ROWS[:6]
     pairs = [{"id": r["task_id"], "sql": r["gold_sql"] if i % 3 else "SELECT nope FROM x",
               "gold_sql": r["gold_sql"]} for i, r in enumerate(rows)]
     project.gen({
