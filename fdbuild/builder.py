@@ -133,7 +133,7 @@ def _target_run(graph: Graph, ctx: BuildContext, lock: dict[str, Any], name: str
     refs = [r for r in graph.order if r in run.results and (r.target == name or _upstream_of(graph, name, r))]
     results = {_node_name(name, r): run.results[r] for r in refs}
     failures = [f.to_dict() for r in refs for f in run.results[r].failures]
-    nodes = {n: _node_record(graph.nodes[r], run.results[r]) for n, r in zip(results, refs)}
+    nodes = {n: _node_record(graph.nodes[r], run.results[r]) for n, r in zip(results, refs, strict=True)}
     teachers = {}
     for (tname, teacher), identity in run.identities.items():
         if tname == name:

@@ -188,7 +188,7 @@ class GateRunner:
         evaluations = self.check.evaluate_table(rows)
         self.stats.computed = len(rows)
         kept = 0
-        for row, evaluation in zip(rows, evaluations):
+        for row, evaluation in zip(rows, evaluations, strict=True):
             out = self.annotate(row, evaluation, None)
             kept += bool(out[C.pass_col(self.node.ref.node)])
             writer.write(out)

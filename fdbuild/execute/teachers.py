@@ -16,7 +16,13 @@ from typing import Any
 
 from fdbuild.errors import OfflineMiss, TeacherCallError
 from fdbuild.keys import canonical_json
-from fdbuild.providers import Provider, TeacherIdentity, TeacherRequest, TeacherResponse, make_provider
+from fdbuild.providers import (
+    Provider,
+    TeacherIdentity,
+    TeacherRequest,
+    TeacherResponse,
+    make_provider,
+)
 from fdbuild.spec.load import LoadedTarget
 
 

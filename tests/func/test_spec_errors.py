@@ -80,7 +80,7 @@ def test_unknown_gate_param_and_keep_field(project: ProjectDir) -> None:
 
 def test_cross_file_input_and_missing_file(project: ProjectDir) -> None:
     upstream = basic_target(HOST)
-    downstream = f"""fdbuild: 1
+    downstream = """fdbuild: 1
 name: down
 nodes:
   picked:
