@@ -29,8 +29,7 @@ from fdbuild.keys import content_hash
 from fdbuild.spec.graph import Graph, GraphNode, NodeRef
 from fdbuild.store.rowcache import MEMO
 
-
-_MEMO_EXTRA = ("kept", "quality")
+_MEMO_EXTRA = ("kept", "quality", "vote", "pairs", "manifest")
 
 
 @dataclass
