@@ -26,8 +26,13 @@ def export_bytes(project: ProjectDir) -> bytes:
     return project.read_bytes("targets/out/answers.jsonl")
 
 
-def test_edit_sequence_costs_exactly_what_it_invalidates(project: ProjectDir, ollama_server) -> None:
-    setup(project, ollama_server, max_chars=150)
+@pytest.mark.parametrize("provider", ["ollama", "openai"])
+def test_edit_sequence_costs_exactly_what_it_invalidates(project: ProjectDir, ollama_server,
+                                                         provider: str) -> None:
+    def target(**kw):
+        return basic_target(ollama_server.url, provider=provider, max_chars=150, **kw)
+
+    project.gen({"targets/data/questions.jsonl": questions_jsonl(30), TARGET: target()})
     n, res = requests_during(ollama_server, lambda: project.build(TARGET, "--json"))
     assert n == 60
     assert res.json()["teacher_calls"] == 60
@@ -37,20 +42,18 @@ def test_edit_sequence_costs_exactly_what_it_invalidates(project: ProjectDir, ol
     assert n == 0 and res.json()["teacher_calls"] == 0
     assert export_bytes(project) == first
 
-    project.gen({TARGET: basic_target(ollama_server.url, max_chars=150,
-                                      template="Q: {question}\nA:")})
+    project.gen({TARGET: target(template="Q: {question}\nA:")})
     n, res = requests_during(ollama_server, lambda: project.build(TARGET, "--json"))
     assert n == 60 and res.json()["teacher_calls"] == 60
     assert export_bytes(project) != first
 
-    project.gen({TARGET: basic_target(ollama_server.url, max_chars=150)})
+    project.gen({TARGET: target()})
     n, _ = requests_during(ollama_server, lambda: project.build(TARGET))
     assert n == 0
     assert export_bytes(project) == first
 
     # keep rule change: verdicts re-applied, nothing re-evaluated, no teacher call
-    project.gen({TARGET: basic_target(ollama_server.url, max_chars=150,
-                                      keep="{rule_reason: {in: [ok, too_long]}}")})
+    project.gen({TARGET: target(keep="{rule_reason: {in: [ok, too_long]}}")})
     n, res = requests_during(ollama_server, lambda: project.build(TARGET, "--json"))
     summary = res.json()
     assert n == 0
@@ -63,12 +66,14 @@ def test_edit_sequence_costs_exactly_what_it_invalidates(project: ProjectDir, ol
     n, _ = requests_during(ollama_server, lambda: project.build(TARGET))
     assert n == 10
 
-    project.gen({TARGET: basic_target(ollama_server.url, max_chars=150, n=3,
-                                      keep="{rule_reason: {in: [ok, too_long]}}")})
+    project.gen({TARGET: target(n=3, keep="{rule_reason: {in: [ok, too_long]}}")})
     n, res = requests_during(ollama_server, lambda: project.build(TARGET, "--json"))
     assert n == 35 and res.json()["teacher_calls"] == 35
 
-    ollama_server.set_digest("qwen2.5-coder:7b", "b" * 64)
+    if provider == "ollama":
+        ollama_server.set_digest("qwen2.5-coder:7b", "b" * 64)
+    else:  # OpenAI-compatible servers report no digest: the declared revision stands in
+        project.gen({TARGET: target(n=3, keep="{rule_reason: {in: [ok, too_long]}}", revision="r2")})
     n, res = requests_during(ollama_server, lambda: project.build(TARGET, "--json"))
     assert n == 105 and res.json()["teacher_calls"] == 105
 
@@ -130,8 +135,10 @@ def test_flaky_teacher_is_retried(project: ProjectDir, ollama_server, fault: str
     assert len(project.read("targets/out/answers.jsonl").splitlines()) == 60
 
 
-def test_failures_are_recorded_not_cached_and_retried(project: ProjectDir, ollama_server) -> None:
-    setup(project, ollama_server, retries=0)
+@pytest.mark.parametrize("provider", ["ollama", "openai"])
+def test_failures_are_recorded_not_cached_and_retried(project: ProjectDir, ollama_server,
+                                                      provider: str) -> None:
+    setup(project, ollama_server, retries=0, provider=provider)
     ollama_server.fail_every = 4
     ollama_server.fault = "500"
     res = project.build(TARGET, "--json", expect=3)

@@ -76,14 +76,20 @@ def questions_jsonl(count: int, start: int = 0) -> str:
 
 def basic_target(host: str, *, n: int = 2, template: str = "Question: {question}\nAnswer:",
                  keep: str = "{rule_reason: ok}", min_chars: int = 10, max_chars: int = 2000, model: str = "qwen2.5-coder:7b",
-                 extra_teacher: str = "", retries: int = 4) -> str:
-    """The acceptance-test target: source -> generate (n) -> rules gate -> select -> jsonl."""
+                 extra_teacher: str = "", retries: int = 4, provider: str = "ollama",
+                 revision: str = "r1") -> str:
+    """The acceptance-test target: source -> generate (n) -> rules gate -> select -> jsonl.
+
+    ``provider="openai"`` talks to the test server's OpenAI-compatible /v1 endpoints, with
+    a declared ``revision`` as the digest."""
+    where = (f"host: {host}" if provider == "ollama"
+             else f"provider: openai\n    base_url: {host}/v1\n    revision: {revision}")
     return f"""fdbuild: 1
 name: basic
 teachers:
   main:
     model: {model}
-    host: {host}
+    {where}
     concurrency: 4
     retries: {retries}
 {extra_teacher}nodes:
