@@ -12,7 +12,7 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +80,9 @@ def build(targets: Sequence[Path], *, options: BuildOptions | None = None,
 def _build_locked(graph: Graph, project: Project, options: BuildOptions,
                   overrides: Sequence[Override], reporter: Reporter) -> BuildOutcome:
     lock = load_lock(project.lock_path)
+    if options.parent is not None:  # a bad name must fail before any work, not after
+        parent = resolve_run(project, options.parent, {t: e["run"] for t, e in lock["targets"].items()})
+        options = replace(options, parent=parent)
     ctx = BuildContext(project=project, options=options, reporter=reporter)
     started = time.time()
     try:
@@ -135,14 +138,14 @@ def _target_run(graph: Graph, ctx: BuildContext, lock: dict[str, Any], name: str
     failures = [f.to_dict() for r in refs for f in run.results[r].failures]
     nodes = {n: _node_record(graph.nodes[r], run.results[r]) for n, r in zip(results, refs, strict=True)}
     teachers = {}
+    used = {r.target for r in refs}
     for (tname, teacher), identity in run.identities.items():
-        if tname == name:
-            spec = target.spec.teachers[teacher]
-            teachers[teacher] = {**identity, "key": TeacherPool.offline_key(spec)}
+        if tname in used:  # upstream targets' teachers too: --offline needs their digests
+            spec = graph.targets[tname].spec.teachers[teacher]
+            label = teacher if tname == name else f"{tname}#{teacher}"
+            teachers[label] = {**identity, "key": TeacherPool.offline_key(spec)}
     previous = lock.get("targets", {}).get(name, {}).get("run")
     parent = ctx.options.parent
-    if parent is not None:
-        parent = resolve_run(ctx.project, parent, {t: e["run"] for t, e in lock["targets"].items()})
     record = {
         "schema": 1,
         "run_id": new_run_id(started),

@@ -13,7 +13,7 @@ from fdbuild.lockfile import latest_runs, load_lock
 from fdbuild.project import Project, StoreMutex
 from fdbuild.runs import chain
 from fdbuild.store.objects import ArtifactStore
-from fdbuild.store.rowcache import EVAL, GEN, MEMO, RowCache
+from fdbuild.store.rowcache import EVAL, GEN, MEMO, TRUNCATED, RowCache
 
 
 def collect(project: Project, *, keep_runs: int = 1, dry_run: bool = False) -> dict[str, Any]:
@@ -29,6 +29,8 @@ def _collect(project: Project, keep_runs: int, dry_run: bool) -> dict[str, Any]:
     artifacts = ArtifactStore(project.objects_dir)
     keep_digests = {n["output"]["digest"] for r in runs for n in r["nodes"].values()
                     if n["kind"] != "export" and n["output"].get("digest")}
+    export_digests = {n["output"]["digest"] for r in runs for n in r["nodes"].values()
+                      if n["kind"] == "export" and n["output"].get("digest")}
     keep_keys: set[str] = set()
     for digest in keep_digests:
         if not artifacts.exists(digest):
@@ -44,9 +46,10 @@ def _collect(project: Project, keep_runs: int, dry_run: bool) -> dict[str, Any]:
     dropped = [d for d in artifacts.all_digests() if d not in keep_digests]
     cache = RowCache(project.cache_dir)
     try:
-        stale = [(space, k) for space in (GEN, EVAL) for k in cache.keys(space) if k not in keep_keys]
-        stale_memos = [k for k in cache.keys(MEMO)
-                       if (cache.get(MEMO, k) or {}).get("digest") not in keep_digests]
+        stale = [(space, k) for space in (GEN, TRUNCATED, EVAL) for k in cache.keys(space)
+                 if k not in keep_keys]
+        live = keep_digests | export_digests
+        stale_memos = [k for k in cache.keys(MEMO) if (cache.get(MEMO, k) or {}).get("digest") not in live]
         temps = list(project.state_dir.rglob(".*.tmp"))
         if not dry_run:
             for digest in dropped:

@@ -65,7 +65,7 @@ class JudgeCheck(Check):
     def generation_key(self, identity: dict[str, Any], request: TeacherRequest) -> str:
         from fdbuild.execute.generate import generation_key
 
-        return generation_key(identity, request, 0, "judge")
+        return generation_key(identity, request, 0)
 
     def parse_reply(self, text: str) -> dict[str, Any]:
         raw, scale = parse_score(text, self.params.scale)

@@ -32,7 +32,7 @@ from fdbuild.parsers.base import ParseFailure
 from fdbuild.providers import TeacherIdentity, TeacherRequest
 from fdbuild.spec.graph import GraphNode
 from fdbuild.spec.template import parse_template
-from fdbuild.store.rowcache import GEN
+from fdbuild.store.rowcache import GEN, TRUNCATED
 
 _REQUEST_FIELDS = ("logprobs", "top_logprobs")
 
@@ -82,8 +82,9 @@ def make_request(messages: tuple[dict[str, str], ...], decode: dict[str, Any], k
                           logprobs=bool(decode.get("logprobs")), top_logprobs=decode.get("top_logprobs"))
 
 
-def generation_key(identity: dict[str, Any], request: TeacherRequest, k: int,
-                   profile: str | None) -> str:
+def generation_key(identity: dict[str, Any], request: TeacherRequest, k: int) -> str:
+    """Exactly what is sent, plus the candidate index. A profile's *name* is not keyed (it is
+    never sent): its options are."""
     return content_hash({
         "type": "generation",
         "teacher": identity,
@@ -94,7 +95,6 @@ def generation_key(identity: dict[str, Any], request: TeacherRequest, k: int,
         "logprobs": request.logprobs,
         "top_logprobs": request.top_logprobs,
         "candidate": k,
-        "profile": profile,
     })
 
 
@@ -123,9 +123,22 @@ class GenerateRunner:
         for profile, decode in self.profiles:
             for k in range(self.recipe["n"]):
                 req = make_request(messages, decode, k, self.recipe["format"], self.recipe["think"])
-                key = generation_key(self.recipe["teacher"], req, k, profile)
+                key = generation_key(self.recipe["teacher"], req, k)
                 out_id = f"{rid}/{profile}/{k}" if profile else f"{rid}/{k}"
                 yield Job(rid, out_id, k, profile, req, key)
+
+    @property
+    def keeps_truncated(self) -> bool:
+        return self.recipe["on_truncation"] == "keep"
+
+    def cached(self, key: str) -> bool:
+        return self.b.cache.has(GEN, key) or (self.keeps_truncated and self.b.cache.has(TRUNCATED, key))
+
+    def lookup(self, key: str) -> dict[str, Any] | None:
+        record = self.b.cache.get(GEN, key)
+        if record is None and self.keeps_truncated:
+            record = self.b.cache.get(TRUNCATED, key)
+        return record
 
     # pass 1 ---------------------------------------------------------------------
     async def fill_cache(self, input_digest: str) -> int:
@@ -145,7 +158,7 @@ class GenerateRunner:
                     stats.rows_in += 1
                     for job in self.jobs(row):
                         progress.total += 1
-                        if b.cache.has(GEN, job.key):
+                        if self.cached(job.key):
                             stats.cached += 1
                             progress.cached += 1
                         elif workers:
@@ -188,8 +201,13 @@ class GenerateRunner:
         stats.prompt_tokens += response.prompt_tokens or 0
         stats.completion_tokens += response.completion_tokens or 0
         progress.tokens += response.completion_tokens or 0
-        if response.done_reason == "length" and self.recipe["on_truncation"] == "fail":
-            self._fail(job, "truncated", "done_reason=length: num_predict reached", attempts)
+        if response.done_reason == "length":
+            if self.recipe["on_truncation"] == "fail":
+                self._fail(job, "truncated", "done_reason=length: num_predict reached", attempts)
+                return
+            b.cache.put(TRUNCATED, job.key, response.to_record())
+            stats.computed += 1
+            progress.done += 1
             return
         if job.request.logprobs and not response.logprobs:
             self._fail(job, "logprobs_missing", "the server returned no logprobs", attempts)
@@ -225,14 +243,9 @@ class GenerateRunner:
         for batch in self.b.outputs.batches(input_digest):
             for row in batch:
                 for job in self.jobs(row):
-                    record = self.b.cache.get(GEN, job.key)
-                    if record is None:
-                        continue
-                    if record.get("done_reason") == "length" and self.recipe["on_truncation"] == "fail":
-                        self._fail(job, "truncated", "cached reply has done_reason=length "
-                                   "(kept by an on_truncation: keep build)", 0)
-                        continue
-                    writer.write(self._output_row(row, job, record))
+                    record = self.lookup(job.key)
+                    if record is not None:
+                        writer.write(self._output_row(row, job, record))
 
     def _output_row(self, row: dict[str, Any], job: Job, record: dict[str, Any]) -> dict[str, Any]:
         out = dict(row)

@@ -70,7 +70,7 @@ def _known_fields() -> set[str]:
 
 
 def _suggest(key: str) -> str:
-    match = difflib.get_close_matches(key, sorted(_known_fields()), n=1, cutoff=0.75)
+    match = difflib.get_close_matches(key, sorted(_known_fields() - {key}), n=1, cutoff=0.75)
     return f"; did you mean '{match[0]}'?" if match else ""
 
 

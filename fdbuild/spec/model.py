@@ -60,7 +60,8 @@ Teacher = Annotated[
 
 
 class Decode(Strict):
-    """Decode options. Exactly the options given are sent, and exactly those are keyed."""
+    """Decode options. The options given are sent, plus ``seed`` (base seed + candidate
+    index, base 0 when unset); exactly what is sent is keyed."""
 
     temperature: float | None = Field(None, ge=0, le=5)
     top_p: float | None = Field(None, ge=0, le=1)

@@ -4,8 +4,10 @@ Backed by diskcache (SQLite in WAL mode), so each ``put`` is committed when it r
 a kill -9 right after keeps it. Eviction is off: a cached result is only dropped by
 ``fdbuild gc``. Failures are never put here (SPEC 3).
 
-Key spaces: ``g:`` generations, ``e:`` gate evaluations, ``m:`` node memos (a node's
-recipe + input digest -> its output digest, so an unchanged node skips row lookups).
+Key spaces: ``g:`` generations, ``t:`` truncated generations (kept only for nodes with
+``on_truncation: keep``; a ``fail`` node never sees them, so it asks again), ``e:`` gate
+evaluations, ``m:`` node memos (a node's recipe + input digest -> its output digest, so
+an unchanged node skips row lookups).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 GEN = "g:"
+TRUNCATED = "t:"
 EVAL = "e:"
 MEMO = "m:"
 

@@ -162,3 +162,45 @@ def test_truncated_replies_are_failures(project: ProjectDir, ollama_server) -> N
     ollama_server.responder = lambda req: Reply(text="a complete answer here")
     n, _ = requests_during(ollama_server, lambda: project.build(TARGET))
     assert n == 60
+
+
+def test_on_truncation_keep_then_fail_asks_again(project: ProjectDir, ollama_server) -> None:
+    from tests.support.ollama_server import Reply
+
+    setup(project, ollama_server)
+    ollama_server.responder = lambda req: Reply(text="a reply cut short", done_reason="length")
+    keep = basic_target(ollama_server.url).replace("    n: 2\n", "    n: 2\n    on_truncation: keep\n")
+    project.gen({TARGET: keep})
+    res = project.build(TARGET, "--json")
+    assert res.json()["failed"] == 0 and ollama_server.generation_count == 60
+    rows = [json.loads(line) for line in project.read("targets/out/answers.jsonl").splitlines()]
+    assert {r["done_reason"] for r in rows} == {"length"}
+    project.build(TARGET)
+    assert ollama_server.generation_count == 60
+    # back to the default policy: a truncated reply is a failure, so the teacher is asked again
+    project.gen({TARGET: basic_target(ollama_server.url)})
+    res = project.build(TARGET, "--json", expect=3)
+    assert ollama_server.generation_count == 120 and res.json()["failed"] == 60
+
+
+def test_bad_parent_fails_before_any_work(project: ProjectDir, ollama_server) -> None:
+    setup(project, ollama_server)
+    res = project.build(TARGET, "--parent", "nosuchrun", expect=2)
+    assert "nosuchrun" in res.stderr
+    assert ollama_server.generation_count == 0
+    assert not (project.root / "targets/out/answers.jsonl").exists()
+
+
+def test_offline_after_a_cross_file_build(project: ProjectDir, ollama_server) -> None:
+    downstream = """fdbuild: 1
+name: down
+nodes:
+  picked: {kind: select, input: basic.yaml#checked}
+  out: {kind: export, input: picked, format: jsonl, path: out/down.jsonl}
+"""
+    setup(project, ollama_server)
+    project.gen({"targets/down.yaml": downstream})
+    project.build("targets/down.yaml")
+    res = project.build("targets/down.yaml", "--offline", "--json")
+    assert res.json()["teacher_calls"] == 0
+    assert "basic#main" in project.read("fdbuild.lock")

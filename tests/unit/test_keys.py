@@ -45,9 +45,9 @@ def test_key_version_is_part_of_every_key() -> None:
 IDENTITY = {"provider": "ollama", "model": "m:latest", "digest": "a" * 64}
 
 
-def key(decode=None, k=0, system="S", prompt="P", identity=IDENTITY, profile=None):
+def key(decode=None, k=0, system="S", prompt="P", identity=IDENTITY):
     req = make_request(messages_for(system, prompt), decode or {"temperature": 0.2, "seed": 7}, k, None, None)
-    return generation_key(identity, req, k, profile)
+    return generation_key(identity, req, k)
 
 
 def test_generation_key_parts() -> None:
@@ -58,7 +58,6 @@ def test_generation_key_parts() -> None:
     assert key(decode={"temperature": 0.3, "seed": 7}) != base
     assert key(k=1) != base
     assert key(identity={**IDENTITY, "digest": "b" * 64}) != base
-    assert key(profile="hot") != base
 
 
 def test_candidate_seeds_derive_from_base_seed() -> None:
