@@ -1,12 +1,30 @@
-"""``export`` nodes: write the input rows to a training-ready file, atomically."""
+"""``export`` nodes: write the input rows to a training-ready file, atomically, and a
+manifest beside it.
+
+Most formats write one file at ``path``; ``mlx_jsonl`` writes a folder (train and valid
+files). The export's digest is the file's content digest, or for several files a hash of
+their names and digests.
+
+The manifest, ``<path>.manifest.json``, says what the export holds: format, records,
+input rows, content digest, fields, the node it came from and its rows digest, plus
+format details (MLX split sizes, multi-task counts). It holds nothing about the run
+(no run_id, no time): an export is content-addressed, and a rebuild of the same rows
+must give byte-identical files, manifest included. The run that produced it is found
+the other way round: its run record lists this export node with the same digest.
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from fdbuild.exports import get_exporter
-from fdbuild.keys import file_digest
+from fdbuild.keys import content_hash, file_digest
 from fdbuild.spec.graph import GraphNode
+from fdbuild.store.atomic import atomic_write_text
+
+MANIFEST_SCHEMA = 1
 
 
 def export_recipe(build: Any, node: GraphNode) -> dict[str, Any]:
@@ -17,32 +35,100 @@ def export_recipe(build: Any, node: GraphNode) -> dict[str, Any]:
         "path": build.ctx.path_for_record(node.target.resolve_path(spec.path)),
         "columns": spec.columns,
         "options": spec.options or None,
+        "manifest": MANIFEST_SCHEMA,
     }
 
 
+def manifest_path(path: Path) -> Path:
+    return path.with_name(path.name + ".manifest.json")
+
+
+def _files(node: GraphNode, exporter: Any = None) -> dict[str, Path]:
+    exporter = exporter or get_exporter(node.spec.format)(node.spec)
+    return exporter.files(node.target.resolve_path(node.spec.path))
+
+
+def export_digest(files: dict[str, Path]) -> str:
+    """One file: its content digest (what ``fdbuild.keys.file_digest`` gives for it);
+    several: the hash of their names and digests."""
+    if len(files) == 1:
+        return file_digest(next(iter(files.values())))
+    return content_hash(
+        {"export_files": {name: file_digest(p) for name, p in sorted(files.items())}}
+    )
+
+
 def run_export(build: Any, node: GraphNode, input_digest: str) -> tuple[str, int]:
-    """Returns (file digest, records written)."""
+    """Returns (export digest, records written)."""
     path = node.target.resolve_path(node.spec.path)
     exporter = get_exporter(node.spec.format)(node.spec)
+    schema = build.outputs.schema(input_digest)
     rows = build.outputs.rows(input_digest)
-    count = exporter.write(rows, path, build.outputs.schema(input_digest))
-    return file_digest(path), count
+    input_rows = 0
+
+    def counted() -> Any:
+        nonlocal input_rows
+        for row in rows:
+            input_rows += 1
+            yield row
+
+    count = exporter.write(counted(), path, schema)
+    files = _files(node, exporter)
+    digest = export_digest(files)
+    manifest = {
+        "fdbuild_manifest": MANIFEST_SCHEMA,
+        "format": node.spec.format,
+        "path": path.name,
+        "records": count,
+        "input_rows": input_rows,
+        "digest": digest,
+        "fields": exporter.fields(schema),
+        "source": {"node": str(node.inputs[0]), "rows_digest": input_digest},
+        **exporter.manifest_extra(),
+    }
+    if len(files) > 1:
+        manifest["files"] = {
+            name: {"digest": file_digest(p), "bytes": p.stat().st_size}
+            for name, p in sorted(files.items())
+        }
+    text = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    atomic_write_text(manifest_path(path), text)
+    return digest, count
 
 
-def file_stamp(node: GraphNode) -> dict[str, int]:
-    """Size and mtime of the exported file: a cheap check that it is still ours."""
-    st = node.target.resolve_path(node.spec.path).stat()
-    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+def file_stamp(node: GraphNode) -> dict[str, Any]:
+    """Size and mtime of every exported file and the manifest: a cheap check that they
+    are still ours."""
+    files = _files(node)
+    paths = [
+        *(files[name] for name in sorted(files)),
+        manifest_path(node.target.resolve_path(node.spec.path)),
+    ]
+    stamps = []
+    for p in paths:
+        st = p.stat()
+        stamps.append([st.st_size, st.st_mtime_ns])
+    return {"files": stamps}
 
 
 def export_is_current(node: GraphNode, memo: dict) -> bool:
-    """True when the exported file still holds what the memo says. Size and mtime
-    unchanged is trusted (a no-op rebuild must not re-hash a large export); otherwise
-    the content digest decides."""
+    """True when the exported files and manifest still hold what the memo says. Sizes
+    and mtimes unchanged are trusted (a no-op rebuild must not re-hash a large export);
+    otherwise the content digests decide."""
     path = node.target.resolve_path(node.spec.path)
-    if memo.get("digest") is None or not path.exists():
+    files = _files(node)
+    manifest = manifest_path(path)
+    if (
+        memo.get("digest") is None
+        or not manifest.exists()
+        or not all(p.exists() for p in files.values())
+    ):
         return False
     stamp = memo.get("stamp")
     if stamp is not None and stamp == file_stamp(node):
         return True
-    return file_digest(path) == memo["digest"]
+    try:
+        recorded = json.loads(manifest.read_text(encoding="utf-8")).get("digest")
+    except (OSError, ValueError):
+        return False
+    return recorded == memo["digest"] and export_digest(files) == memo["digest"]

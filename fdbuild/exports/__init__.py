@@ -21,6 +21,10 @@ _BUILTIN = {
 }
 
 
+class PathError(ValueError):
+    """An export ``path`` the format cannot write (reported at the ``path`` key)."""
+
+
 def get_exporter(fmt: str) -> Any:
     module, _, attr = _BUILTIN[fmt].partition(":")
     return getattr(importlib.import_module(module), attr)
@@ -31,6 +35,8 @@ def validate_export(node: Any, columns: list[str]) -> None:
     cls = get_exporter(node.spec.format)
     try:
         needed = cls.required_columns(node.spec)
+    except PathError as exc:
+        raise SpecError(f"{node.where('path')}: {exc}") from None
     except ValueError as exc:
         raise SpecError(f"{node.where('options')}: {exc}") from None
     for col in needed:

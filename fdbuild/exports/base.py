@@ -32,6 +32,19 @@ class Exporter:
     def records(self, rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         raise NotImplementedError
 
+    def files(self, path: Path) -> dict[str, Path]:
+        """The files ``write`` produces, by name: the export's digest covers all of them.
+        Most formats write the one file at ``path``."""
+        return {path.name: path}
+
+    def fields(self, schema: Any) -> list[str]:
+        """The top-level fields (or columns) of each record, for the manifest."""
+        return default_columns(self.spec, list(schema.names))
+
+    def manifest_extra(self) -> dict[str, Any]:
+        """Format-specific manifest entries, known after ``write`` (e.g. split sizes)."""
+        return {}
+
     def write(self, rows: Iterable[dict[str, Any]], path: Path, schema: Any) -> int:
         """Write atomically; returns the number of records written."""
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -24,6 +24,9 @@ class SftExport(Exporter):
         super().required_columns(spec)
         return [C.PROMPT, spec.options.get("response", C.COMPLETION)]
 
+    def fields(self, schema: Any) -> list[str]:
+        return ["id", "messages"]
+
     def records(self, rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         response = self.options.get("response", C.COMPLETION)
         system_opt = self.options.get("system")

@@ -281,6 +281,12 @@ def _gate_columns(graph: Graph, node: GraphNode, upstream: list[str]) -> list[st
         if not path.exists():
             raise SpecError(f"{node.where('params', path_name)}: file not found: {path}")
     outputs = list(check.outputs)
+    from fdbuild.checks.keep import compile_keep
+
+    try:
+        compile_keep(spec.keep)
+    except ValueError as exc:
+        raise SpecError(f"{node.where('keep')}: {exc}") from None
     for key in spec.keep:
         if key not in outputs:
             raise SpecError(f"{node.where('keep', key)}: keep rule on '{key}', which check "
@@ -303,17 +309,40 @@ def _select_columns(graph: Graph, node: GraphNode, upstream: list[str]) -> list[
     return upstream
 
 
+VOTE_COLUMNS = ("vote_size", "vote_total", "vote_share")
+PAIR_COLUMNS = (C.ID, C.PARENT, C.SYSTEM, C.PROMPT, "chosen", "rejected", "chosen_score",
+                "rejected_score", "margin", "chosen_id", "rejected_id")
+
+
+def _candidate_checks(node: GraphNode, upstream: list[str], needed: list[str],
+                      gates: list[str] | None, loc: str) -> None:
+    """vote and pairs group candidates by ``_parent``: they need a generate node upstream,
+    the columns they rank by, and only gates that exist upstream."""
+    if C.PARENT not in upstream:
+        raise SpecError(f"{node.where('input')}: {node.kind} node '{node.ref.node}' groups "
+                        f"candidates by '{C.PARENT}', so its input must come from a generate node")
+    _missing(node, needed, upstream, node.kind, loc)
+    for gate in gates or []:
+        if C.pass_col(gate) not in upstream:
+            known = [c[len("_pass_"):] for c in C.pass_columns(upstream)]
+            raise SpecError(f"{node.where('gates')}: '{gate}' is not a gate upstream of "
+                            f"'{node.ref.node}' (gates: {', '.join(known) or 'none'})")
+
+
 def _vote_columns(graph: Graph, node: GraphNode, upstream: list[str]) -> list[str]:
     spec: m.VoteNode = node.spec
-    _missing(node, [spec.by] + ([spec.score] if spec.score else []), upstream, "vote", "by")
-    return _extend(node, upstream, ["vote_share", "vote_size"])
+    _candidate_checks(node, upstream, [spec.by], spec.gates, "by")
+    if spec.score:
+        _missing(node, [spec.score], upstream, "vote", "score")
+    return _extend(node, upstream, list(VOTE_COLUMNS))
 
 
 def _pairs_columns(graph: Graph, node: GraphNode, upstream: list[str]) -> list[str]:
     spec: m.PairsNode = node.spec
-    _missing(node, [spec.score, spec.response], upstream, "pairs", "score")
-    return [C.ID, C.PARENT, C.SYSTEM, C.PROMPT, "chosen", "rejected", "chosen_score",
-            "rejected_score", "margin", "chosen_id", "rejected_id"]
+    _candidate_checks(node, upstream, [spec.score], spec.gates, "score")
+    _missing(node, [spec.response], upstream, "pairs", "response")
+    _missing(node, [C.PROMPT], upstream, "pairs", "input")
+    return list(PAIR_COLUMNS)
 
 
 def _export_columns(graph: Graph, node: GraphNode, upstream: list[str]) -> list[str]:

@@ -1,0 +1,71 @@
+"""``dpo_jsonl``: preference pairs with exactly the fields TRL's ``DPOTrainer`` reads.
+
+Input: the rows of a ``pairs`` node (``_system``, ``_prompt``, ``chosen``, ``rejected``).
+Each line holds ``prompt``, ``chosen`` and ``rejected`` and nothing else, so
+``load_dataset("json", data_files=...)`` feeds the trainer unchanged (extra fields such as
+an id would make TRL's column handling guess).
+
+``style: chat`` (default), TRL's conversational preference format; the trainer applies
+the student's chat template, so the system prompt the teacher saw is kept::
+
+    {"prompt": [{"role": "system", "content": ...}, {"role": "user", "content": ...}],
+     "chosen": [{"role": "assistant", "content": ...}],
+     "rejected": [{"role": "assistant", "content": ...}]}
+
+``style: text``, TRL's standard (plain text) format, for models without a chat template;
+the prompt is the user turn only (no system prompt: there is no neutral way to glue it
+on, so write it into the template if the student needs it)::
+
+    {"prompt": "Schema: ...\\nQuestion: ...\\nSQL:", "chosen": "SELECT ...", "rejected": "SELECT ..."}
+
+``system`` (chat only): text replacing the teacher's system prompt, or ``false`` to drop
+it, as in ``sft_jsonl``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from fdbuild import columns as C
+from fdbuild.exports.base import Exporter
+from fdbuild.exports.sft import chat_messages
+
+STYLES = ("chat", "text")
+
+
+class DpoExport(Exporter):
+    fmt = "dpo_jsonl"
+    known_options = frozenset({"style", "system"})
+
+    @classmethod
+    def required_columns(cls, spec: Any) -> list[str]:
+        super().required_columns(spec)
+        style = spec.options.get("style", "chat")
+        if style not in STYLES:
+            raise ValueError(f"option style: {style!r} is not one of {', '.join(STYLES)}")
+        system = spec.options.get("system")
+        if system is True or (system is not None and not isinstance(system, (str, bool))):
+            raise ValueError("option system: give the system prompt text, or false to leave it out")
+        return [C.PROMPT, "chosen", "rejected"]
+
+    def fields(self, schema: Any) -> list[str]:
+        return ["prompt", "chosen", "rejected"]
+
+    def records(self, rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        text = self.options.get("style", "chat") == "text"
+        system_opt = self.options.get("system")
+        for row in rows:
+            chosen, rejected = _text(row.get("chosen")), _text(row.get("rejected"))
+            if text:
+                yield {"prompt": row.get(C.PROMPT) or "", "chosen": chosen, "rejected": rejected}
+            else:
+                yield {
+                    "prompt": chat_messages(row, None, system_opt),
+                    "chosen": [{"role": "assistant", "content": chosen}],
+                    "rejected": [{"role": "assistant", "content": rejected}],
+                }
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else value if isinstance(value, str) else str(value)
