@@ -9,6 +9,7 @@ Computed while the gate writes its rows, stored in the run record's quality repo
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections import Counter
 from collections.abc import Mapping
@@ -34,7 +35,7 @@ class QualityAccumulator:
             elif kind == "double" and isinstance(value, (int, float)):
                 self.values.setdefault(name, []).append(float(value))
             elif kind == "string" and name.endswith(("reason", "error", "_class")):
-                self.hist.setdefault(name, Counter())[str(value) if value is not None else "none"] += 1
+                self.hist.setdefault(name, Counter())[_bucket(value)] += 1
 
     def report(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -50,3 +51,15 @@ class QualityAccumulator:
             out[f"{name}_p50"] = round(statistics.median(ordered), 4)
             out[f"{name}_p10"] = round(ordered[int(0.1 * (len(ordered) - 1))], 4)
         return out
+
+
+_CODE = re.compile(r"^[a-z0-9_:.-]{1,40}$")
+
+
+def _bucket(value: Any) -> str:
+    """Codes (``syntax_error``, ``too_long``) count as themselves; free-text messages (a
+    parser's error text) count as ``other`` so the histogram stays readable."""
+    if value is None:
+        return "none"
+    text = str(value)
+    return text if _CODE.match(text) else "other"

@@ -159,8 +159,8 @@ class Build:
         kind = node.kind
         failures: list[Failure] = []
         if kind == "export":
-            if self.options.dry_run:
-                return NodeResult(None, 0, recipe, key, input_digests, stats)
+            if self.options.dry_run:  # would write every input row
+                return NodeResult(None, stats.rows_in, recipe, key, input_digests, stats)
             digest, rows = export_mod.run_export(self, node, input_digests[0])
             stats.computed = rows
             return NodeResult(digest, rows, recipe, key, input_digests, stats)
