@@ -90,7 +90,7 @@ def render_summary(record: dict[str, Any]) -> str:
     for name, node in nodes.items():
         if node["kind"] == "export":
             lines.append(f"  export {name}: {node['output']['rows']} rows -> {node['recipe']['path']}")
-    if not record["parent"]:
+    if not record["parent"] and any(n["kind"] == "generate" for n in nodes.values()):
         target_file = record["file"]
         lines.append("\nnext: edit the template in " + target_file + " and run the same command again "
                      "(only changed prompts go to the teacher);\n      then `fdbuild diff @~1 @`, "
