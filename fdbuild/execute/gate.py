@@ -72,11 +72,11 @@ class GateRunner:
         missing: list[str] = []
         judge = getattr(self.check, "needs_teacher", False)
         tasks: set[asyncio.Task[None]] = set()
+        progress.total = b.outputs.row_count(input_digest)
         for batch in b.outputs.batches(input_digest):
             todo = []
             for row in batch:
                 stats.rows_in += 1
-                progress.total += 1
                 key = self.key(row)
                 if b.cache.has(EVAL, key):
                     stats.cached += 1

@@ -152,12 +152,12 @@ class GenerateRunner:
         if not (b.options.dry_run or b.options.offline):
             workers = [asyncio.create_task(self._worker(queue)) for _ in range(spec.concurrency)]
         progress = b.progress_for(self.node)
+        progress.total = b.outputs.row_count(input_digest) * self.recipe["n"] * len(self.profiles)
         try:
             for batch in b.outputs.batches(input_digest):
                 for row in batch:
                     stats.rows_in += 1
                     for job in self.jobs(row):
-                        progress.total += 1
                         if self.cached(job.key):
                             stats.cached += 1
                             progress.cached += 1

@@ -52,6 +52,12 @@ class Outputs:
             return self._memory[digest][0]
         return self.store.schema(digest)
 
+    def row_count(self, digest: str) -> int:
+        """Rows of an output, without reading them (Parquet metadata)."""
+        if digest in self._memory:
+            return len(self._memory[digest][1])
+        return self.store.row_count(digest)
+
     def batches(self, digest: str) -> Iterator[list[dict[str, Any]]]:
         if digest in self._memory:
             rows = self._memory[digest][1]
