@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fdbuild.errors import SpecError
 
@@ -36,9 +37,17 @@ def peek_columns(path: Path, fmt: str, max_lines: int = 1000) -> list[str]:
         with open(path, newline="", encoding="utf-8") as fh:
             return next(csv.reader(fh), [])
     seen: dict[str, None] = {}
+    for _, obj in json_objects(path, max_lines):
+        for key in obj:
+            seen.setdefault(key, None)
+    return list(seen)
+
+
+def json_objects(path: Path, max_lines: int | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank JSONL line; a bad line is an error naming it."""
     with open(path, encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
-            if lineno > max_lines:
+            if max_lines is not None and lineno > max_lines:
                 break
             if not line.strip():
                 continue
@@ -46,11 +55,11 @@ def peek_columns(path: Path, fmt: str, max_lines: int = 1000) -> list[str]:
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise SpecError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from None
+            except UnicodeDecodeError:
+                raise SpecError(f"{path}:{lineno}: not UTF-8 text") from None
             if not isinstance(obj, dict):
                 raise SpecError(f"{path}:{lineno}: each line must be a JSON object")
-            for key in obj:
-                seen.setdefault(key, None)
-    return list(seen)
+            yield lineno, obj
 
 
 def read_source(path: Path, fmt: str) -> pa.Table:
@@ -81,24 +90,15 @@ def _read_jsonl_slow(path: Path) -> pa.Table:
     line; a column whose values share no Arrow type is kept as JSON text."""
     import pyarrow as pa
 
-    columns: dict[str, list] = {}
+    columns: dict[str, list[Any]] = {}
     count = 0
-    with open(path, encoding="utf-8", errors="strict") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise SpecError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from None
-            if not isinstance(obj, dict):
-                raise SpecError(f"{path}:{lineno}: each line must be a JSON object")
-            for key in obj:
-                if key not in columns:
-                    columns[key] = [None] * count
-            for key, values in columns.items():
-                values.append(obj.get(key))
-            count += 1
+    for _, obj in json_objects(path):
+        for key in obj:
+            if key not in columns:
+                columns[key] = [None] * count
+        for key, values in columns.items():
+            values.append(obj.get(key))
+        count += 1
     arrays = {}
     for key, values in columns.items():
         try:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
-
 from fdbuild.checks.base import Check
+from fdbuild.registry import load
 
 _BUILTIN: dict[str, str] = {
     "rules": "fdbuild.checks.rules:RulesCheck",
@@ -21,7 +20,4 @@ def available_checks() -> list[str]:
 
 def get_check_class(name: str) -> type[Check] | None:
     target = _BUILTIN.get(name)
-    if target is None:
-        return None
-    module, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module), attr)
+    return None if target is None else load(target)

@@ -6,10 +6,10 @@ atomically; the same rows always give the same bytes.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from fdbuild.errors import SpecError
+from fdbuild.registry import load
 
 _BUILTIN = {
     "jsonl": "fdbuild.exports.jsonl:JsonlExport",
@@ -26,8 +26,7 @@ class PathError(ValueError):
 
 
 def get_exporter(fmt: str) -> Any:
-    module, _, attr = _BUILTIN[fmt].partition(":")
-    return getattr(importlib.import_module(module), attr)
+    return load(_BUILTIN[fmt])
 
 
 def validate_export(node: Any, columns: list[str]) -> None:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
-
 from fdbuild.parsers.base import Parser
+from fdbuild.registry import load
 
 _BUILTIN: dict[str, str] = {
     "sql": "fdbuild.parsers.sql:SqlParser",
@@ -15,7 +14,4 @@ _BUILTIN: dict[str, str] = {
 
 def get_parser_class(name: str) -> type[Parser] | None:
     target = _BUILTIN.get(name)
-    if target is None:
-        return None
-    module, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module), attr)
+    return None if target is None else load(target)
