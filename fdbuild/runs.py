@@ -19,7 +19,7 @@ from fdbuild.project import Project
 from fdbuild.store.atomic import atomic_write_text
 
 RUN_SCHEMA = 1
-_REF = re.compile(r"^(?:(?P<target>[A-Za-z_][A-Za-z0-9_\-]*)?@)(?:~(?P<n>\d+))?$")
+_REF = re.compile(r"^(?:(?P<target>[^@~\s]+)?@)(?:~(?P<n>\d+))?$")
 
 
 def new_run_id(now: float | None = None) -> str:
@@ -69,31 +69,87 @@ def chain(project: Project, run_id: str) -> list[dict[str, Any]]:
 
 
 def resolve_run(project: Project, name: str, latest: dict[str, str]) -> str:
-    """A run name -> run_id. ``latest`` maps target name -> its latest run (from the lock)."""
-    m = _REF.match(name)
+    """A run name -> run_id. ``latest`` maps target name -> its latest run (from the lock).
+
+    Every failure is a ``PlanError`` (exit 2) that lists what the name could have been:
+    the targets for ``@`` forms, the matching or most recent runs for ids and prefixes.
+    """
+    m = _REF.match(name.strip())
     if m:
-        target = m.group("target")
-        if target is None:
-            if len(latest) != 1:
-                choices = ", ".join(f"{t}@" for t in sorted(latest)) or "none (no build yet)"
-                raise PlanError(f"'{name}' is ambiguous: the project has several targets; "
-                                f"write TARGET{name} with one of: {choices}")
-            target = next(iter(latest))
-        if target not in latest:
-            raise PlanError(f"no runs of target '{target}' in fdbuild.lock "
-                            f"(targets: {', '.join(sorted(latest)) or 'none'})")
-        steps = int(m.group("n") or 0)
-        runs = chain(project, latest[target])
-        if steps >= len(runs):
-            raise PlanError(f"'{name}': target '{target}' has only {len(runs)} run(s) in its chain")
-        return runs[steps]["run_id"]
+        return _resolve_ref(
+            project, name, _target_name(m.group("target"), latest), m.group("n"), latest
+        )
     runs = list_runs(project)
     if name in runs:
         return name
-    matches = [r for r in runs if r.startswith(name)]
+    matches = [r for r in runs if r.startswith(name)] if name else []
     if len(matches) == 1:
         return matches[0]
     if not matches:
-        raise PlanError(f"no run named '{name}' (runs: {', '.join(runs[-5:]) or 'none'}; "
-                        "`fdbuild log` lists them)")
-    raise PlanError(f"run prefix '{name}' is ambiguous: {', '.join(matches[:10])}")
+        raise PlanError(f"no run named '{name}'; {_candidates(project, runs[-5:], latest)}")
+    raise PlanError(
+        f"run prefix '{name}' is ambiguous: it matches {len(matches)} runs; "
+        f"{_candidates(project, matches[-10:], latest, label='candidates')}"
+    )
+
+
+def _target_name(raw: str | None, latest: dict[str, str]) -> str | None:
+    """``TARGET`` as written, or a target file's path (``targets/t.yaml@``) -> its name."""
+    if raw is None or raw in latest:
+        return raw
+    stem = Path(raw).name
+    for suffix in (".yaml", ".yml"):
+        stem = stem.removesuffix(suffix)
+    return stem if stem in latest else raw
+
+
+def _resolve_ref(
+    project: Project, name: str, target: str | None, n: str | None, latest: dict[str, str]
+) -> str:
+    targets = (
+        ", ".join(f"{t}@" for t in sorted(latest))
+        or "none (no build yet; run `fdbuild build TARGET`)"
+    )
+    if target is None:
+        if len(latest) != 1:
+            raise PlanError(
+                f"'{name}' is ambiguous: the project has {len(latest)} targets; "
+                f"write TARGET{name} with one of: {targets}"
+                if latest
+                else f"'{name}': no runs yet (fdbuild.lock names no target); "
+                "run `fdbuild build TARGET` first"
+            )
+        target = next(iter(latest))
+    if target not in latest:
+        raise PlanError(
+            f"'{name}': no runs of target '{target}' in fdbuild.lock (targets: {targets})"
+        )
+    steps = int(n or 0)
+    runs = chain(project, latest[target])
+    if steps >= len(runs):
+        raise PlanError(
+            f"'{name}': target '{target}' has only {len(runs)} run(s) in its chain "
+            f"(use {target}@ .. {target}@~{max(len(runs) - 1, 0)}; `fdbuild log {target}` "
+            "lists them)"
+        )
+    return runs[steps]["run_id"]
+
+
+def _candidates(
+    project: Project, run_ids: list[str], latest: dict[str, str], label: str = "recent runs"
+) -> str:
+    """``label: <id> (<target>), ...`` plus the ``TARGET@`` forms, for error messages."""
+    shown = []
+    for run_id in reversed(run_ids):
+        try:
+            target = read_run(project, run_id).get("target", "?")
+        except (PlanError, StoreError):
+            target = "?"
+        shown.append(f"{run_id} ({target})")
+    forms = ", ".join(f"{t}@" for t in sorted(latest))
+    text = f"{label}: {', '.join(shown)}" if shown else "the project has no runs yet"
+    return (
+        text
+        + (f"; or name a target's latest run: {forms}" if forms else "")
+        + "; `fdbuild log` lists every run"
+    )

@@ -16,7 +16,7 @@ from fdbuild import __version__
 
 
 def make_parser() -> argparse.ArgumentParser:
-    from fdbuild.cli import build_cmd, gc_cmd, import_cmd, runs_cmd
+    from fdbuild.cli import build_cmd, diff_cmd, gc_cmd, import_cmd, runs_cmd
 
     parser = argparse.ArgumentParser(
         prog="fdbuild",
@@ -27,7 +27,7 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--root", metavar="DIR", help="project root (default: the nearest folder "
                         "upwards holding fdbuild.lock or .fdbuild/, else the current folder)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (build_cmd, runs_cmd, gc_cmd, import_cmd):
+    for module in (build_cmd, diff_cmd, runs_cmd, gc_cmd, import_cmd):
         module.register(sub)
     return parser
 

@@ -1,4 +1,4 @@
-"""``fdbuild log [TARGET]`` and ``fdbuild show RUN``."""
+"""``fdbuild log [TARGET] [--json] [-n N]`` and ``fdbuild show RUN [--json]``."""
 
 from __future__ import annotations
 
@@ -9,16 +9,34 @@ from typing import Any
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("log", help="the run chain, newest first",
-                       description="The run chain of each target (or one), newest first: run_id, "
-                                   "parent, time, teacher and digest, rows kept, teacher calls.")
-    p.add_argument("target", nargs="?", help="target name (default: every target in fdbuild.lock)")
-    p.add_argument("--json", action="store_true", help="JSON on stdout")
+    p = sub.add_parser(
+        "log",
+        help="the run chain, newest first",
+        description="The run chain of each target (or of one), newest first: run_id, parent, "
+        "when, teacher tag and short digest, rows kept (exported), teacher calls, "
+        "failed rows and --set overrides.",
+    )
+    p.add_argument(
+        "target", nargs="?", help="target name or file (default: every target in fdbuild.lock)"
+    )
+    p.add_argument("-n", "--limit", type=int, metavar="N", help="show at most N runs per target")
+    p.add_argument("--json", action="store_true", help="JSON on stdout: {target: [run, ...]}")
     p.set_defaults(func=run_log)
-    s = sub.add_parser("show", help="one run's record in readable form",
-                       description="Show one run: resolved parameters, per-node counts, reports, failures.")
-    s.add_argument("run", metavar="RUN", help="run id, unique prefix, @, @~N or TARGET@")
-    s.add_argument("--json", action="store_true", help="the raw run record as JSON")
+    s = sub.add_parser(
+        "show",
+        help="one run's record in readable form",
+        description="Show one run: teachers (model, digest, server version), the resolved "
+        "parameters of every node, per-node counts, the quality and timing "
+        "reports, and failures.",
+    )
+    s.add_argument(
+        "run",
+        metavar="RUN",
+        nargs="?",
+        default="@",
+        help="run id, unique prefix, @ (default), @~N, TARGET@ or TARGET@~N",
+    )
+    s.add_argument("--json", action="store_true", help="the run record as JSON")
     s.set_defaults(func=run_show)
 
 
@@ -28,20 +46,38 @@ def _project(args: argparse.Namespace) -> Any:
     return find_project(root=Path(args.root) if args.root else None)
 
 
-def run_log(args: argparse.Namespace) -> int:
-    from fdbuild.errors import PlanError
+def _latest(project: Any) -> dict[str, str]:
+    """Target -> latest run from the lock; without a lock, the newest record per target."""
     from fdbuild.lockfile import latest_runs, load_lock
+    from fdbuild.runs import list_runs, read_run
+
+    latest = latest_runs(load_lock(project.lock_path))
+    if latest:
+        return latest
+    for run_id in list_runs(project):  # sorted oldest first: later ones win
+        latest[read_run(project, run_id).get("target", "?")] = run_id
+    return latest
+
+
+def run_log(args: argparse.Namespace) -> int:
+    from fdbuild.errors import PlanError, SpecError
     from fdbuild.render.runs import log_rows, render_log
     from fdbuild.runs import chain
 
+    if args.limit is not None and args.limit < 1:
+        raise SpecError(f"--limit {args.limit}: give 1 or more")
     project = _project(args)
-    latest = latest_runs(load_lock(project.lock_path))
+    latest = _latest(project)
     if args.target:
-        if args.target not in latest:
-            raise PlanError(f"no runs of target '{args.target}' in fdbuild.lock "
-                            f"(targets: {', '.join(sorted(latest)) or 'none'})")
-        latest = {args.target: latest[args.target]}
-    chains = {t: chain(project, run_id) for t, run_id in sorted(latest.items())}
+        name = Path(args.target).name.removesuffix(".yaml").removesuffix(".yml")
+        name = args.target if args.target in latest else name
+        if name not in latest:
+            raise PlanError(
+                f"no runs of target '{args.target}' "
+                f"(targets: {', '.join(sorted(latest)) or 'none yet'})"
+            )
+        latest = {name: latest[name]}
+    chains = {t: chain(project, run_id)[: args.limit] for t, run_id in sorted(latest.items())}
     if args.json:
         print(json.dumps({t: log_rows(c) for t, c in chains.items()}, indent=2))
     else:
@@ -50,13 +86,11 @@ def run_log(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from fdbuild.lockfile import latest_runs, load_lock
     from fdbuild.render.runs import render_show
     from fdbuild.runs import read_run, resolve_run
 
     project = _project(args)
-    run_id = resolve_run(project, args.run, latest_runs(load_lock(project.lock_path)))
-    record = read_run(project, run_id)
+    record = read_run(project, resolve_run(project, args.run, _latest(project)))
     if args.json:
         print(json.dumps(record, indent=2, sort_keys=True))
     else:
