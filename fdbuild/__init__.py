@@ -27,6 +27,7 @@ _EXPORTS = {
     "build": "fdbuild.builder",
     "canonical_json": "fdbuild.keys",
     "content_hash": "fdbuild.keys",
+    "diff_runs": "fdbuild.diff",
     "load_graph": "fdbuild.spec.graph",
 }
 

@@ -163,6 +163,7 @@ def _target_run(graph: Graph, ctx: BuildContext, lock: dict[str, Any], name: str
         "offline": ctx.options.offline,
         "teachers": teachers,
         "nodes": nodes,
+        "node_order": list(nodes),  # build order; the JSON file sorts "nodes" by name
         "failures": failures,
         "totals": {
             "teacher_calls": sum(n["stats"]["teacher_calls"] for n in nodes.values()),

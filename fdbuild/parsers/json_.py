@@ -19,7 +19,9 @@ from fdbuild.keys import canonical_json
 from fdbuild.parsers.base import ParseFailure, Parser
 from fdbuild.parsers.reasoning import strip_reasoning
 
-_FENCE = re.compile(r"```[^\n`]*\n(?P<body>.*?)(?:```|\Z)", re.S)
+# A fence opens and closes at the start of a line: backticks inside a JSON string
+# (a key named "```") are not a fence.
+_FENCE = re.compile(r"^[ \t]*```[^\n`]*\n(?P<body>.*?)(?:^[ \t]*```|\Z)", re.S | re.M)
 
 
 def _refuse_constant(name: str) -> Any:
@@ -59,7 +61,7 @@ class JsonParser(Parser):
     """``parse: json``: adds ``parsed``, the canonical JSON text of the first object/array."""
 
     name = "json"
-    version = "1"
+    version = "2"
     outputs = {"parsed": "string"}
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
