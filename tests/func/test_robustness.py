@@ -118,3 +118,20 @@ def test_lock_is_deterministic_and_unchanged_by_noop(project: ProjectDir, ollama
     strip = lambda text: [ln for ln in text.splitlines() if " run: " not in ln and "parent:" not in ln]  # noqa: E731
     assert strip(lock1) == strip(lock2)
     assert "started_at" not in lock1 and "wall_s" not in lock1
+
+
+def test_ctrl_c_stops_cleanly_and_keeps_finished_work(project: ProjectDir, ollama_server) -> None:
+    setup(project, ollama_server)
+    ollama_server.latency_s = 0.15
+    proc = spawn_build(project)
+    wait_for(lambda: ollama_server.generation_count >= 20)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    asked_before = ollama_server.generation_count
+    ollama_server.latency_s = 0.0
+    project.build(TARGET)
+    asked_after = ollama_server.generation_count - asked_before
+    assert 60 - asked_before <= asked_after <= 60 - asked_before + 4
+    assert len(project.read("targets/out/answers.jsonl").splitlines()) == 60
