@@ -12,7 +12,7 @@ import pytest
 from fdbuild.errors import ModelNotFound, ProviderError, ProviderUnavailable, TeacherCallError
 from fdbuild.providers.base import TeacherRequest
 from fdbuild.providers.openai import OpenAIProvider, reported_digest, request_body
-from tests.support import ollama_server
+from tests.support import ollama_http
 from tests.support.ollama_server import BUSY_MESSAGE, CRASH_MESSAGE, FakeOllama
 
 MODEL = "qwen2.5-coder:7b"
@@ -117,7 +117,7 @@ def test_reported_digest_prefers_digest_then_sha256_then_revision(entry, digest)
 
 def test_a_reported_digest_beats_the_declared_revision(fake, monkeypatch):
     entry = {"id": MODEL, "object": "model", "digest": "9" * 64}
-    monkeypatch.setattr(ollama_server, "_openai_model_entry", lambda m: entry)
+    monkeypatch.setattr(ollama_http, "openai_model_entry", lambda m: entry)
     identity = run(make(fake, revision="mine"), lambda p: p.resolve())
     assert identity.digest == "sha256:" + "9" * 64
 
@@ -260,13 +260,13 @@ def test_bad_format_is_refused_before_sending(fake):
 
 def test_api_key_is_sent_as_bearer_and_never_in_the_identity(fake, monkeypatch):
     seen: list[str | None] = []
-    dispatch = ollama_server._Handler._dispatch
+    dispatch = ollama_http._Handler._dispatch
 
     def recording(self: Any, method: str) -> None:
         seen.append(self.headers.get("Authorization"))
         dispatch(self, method)
 
-    monkeypatch.setattr(ollama_server._Handler, "_dispatch", recording)
+    monkeypatch.setattr(ollama_http._Handler, "_dispatch", recording)
     monkeypatch.setenv("FD_TEST_API_KEY", "sk-sekrit")
     provider = make(fake, api_key_env="FD_TEST_API_KEY", revision="r1")
 
