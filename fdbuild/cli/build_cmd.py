@@ -39,8 +39,11 @@ def run(args: argparse.Namespace) -> int:
     options = BuildOptions(dry_run=args.dry_run, offline=args.offline, parent=args.parent,
                            argv=tuple(["fdbuild", *args.argv]))
     reporter = ConsoleReporter(quiet=args.quiet or args.json and not sys.stderr.isatty())
-    outcome = build([Path(t) for t in args.targets], options=options, overrides=overrides,
-                    root=Path(args.root) if args.root else None, reporter=reporter)
+    try:
+        outcome = build([Path(t) for t in args.targets], options=options, overrides=overrides,
+                        root=Path(args.root) if args.root else None, reporter=reporter)
+    finally:
+        reporter.close()
     if args.json:
         summaries = [r.summary() for r in outcome.runs]
         payload = summaries[0] if len(summaries) == 1 else {"runs": summaries}
