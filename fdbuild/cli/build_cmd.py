@@ -91,9 +91,22 @@ def render_summary(record: dict[str, Any]) -> str:
         lines.append(f"  gate {name}: {gate['kept']}/{gate['evaluated']} passed"
                      + (f" ({rate:.0%})" if rate is not None else ""))
     for name, node in nodes.items():
+        stats = node["stats"]
+        if node["kind"] == "vote" and stats.get("vote"):
+            v = stats["vote"]
+            lines.append(f"  vote {name}: picked {v.get('picked')} of {v.get('inputs')} inputs "
+                         f"(ties {v.get('ties')}, no voters {v.get('no_voters')}, "
+                         f"mean share {v.get('mean_share')})")
+        if node["kind"] == "pairs" and stats.get("pairs"):
+            pr = stats["pairs"]
+            lines.append(f"  pairs {name}: {pr.get('pairs')} pairs from {pr.get('inputs')} inputs "
+                         f"(below margin {pr.get('below_margin')}, ties {pr.get('ties')}, "
+                         f"single candidate {pr.get('single')})")
+    for name, node in nodes.items():
         if node["kind"] == "export":
             lines.append(f"  export {name}: {node['output']['rows']} rows -> {node['recipe']['path']}")
-    if not record["parent"] and any(n["kind"] == "generate" for n in nodes.values()):
+    own_generate = any(n["kind"] == "generate" and "#" not in name for name, n in nodes.items())
+    if not record["parent"] and own_generate:
         target_file = record["file"]
         lines.append("\nnext: edit the template in " + target_file + " and run the same command again "
                      "(only changed prompts go to the teacher);\n      then `fdbuild diff @~1 @`, "
