@@ -26,6 +26,7 @@ from fdbuild.project import Project, StoreMutex, find_project
 from fdbuild.runs import new_run_id, resolve_run, write_run
 from fdbuild.spec.graph import Graph, NodeRef, load_graph
 from fdbuild.spec.load import Override
+from fdbuild.spec.model import ExportNode
 
 
 @dataclass
@@ -245,7 +246,9 @@ def _write_export_reports(graph: Graph, record: dict[str, Any]) -> None:
     for name, node in record["nodes"].items():
         if node["kind"] != "export" or "#" in name:
             continue
-        path = target.resolve_path(target.spec.nodes[name].path)
+        spec = target.spec.nodes[name]
+        assert isinstance(spec, ExportNode)  # the run recorded it as an export
+        path = target.resolve_path(spec.path)
         report = {"run_id": record["run_id"], "target": record["target"], **record["reports"]}
         atomic_write_text(path.with_name(path.name + ".report.json"),
                           json.dumps(report, indent=2, sort_keys=True) + "\n")

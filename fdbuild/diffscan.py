@@ -230,8 +230,8 @@ def build_examples(
                     str(before[C.ID]),
                     "changed",
                     name,
-                    _cap(before.get(name)),
-                    _cap(after.get(name)),
+                    _cap(before.get(name)) if name is not None else None,
+                    _cap(after.get(name)) if name is not None else None,
                 )
             )
         else:

@@ -11,6 +11,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from fdbuild.errors import BuildBusy
 
@@ -70,7 +71,7 @@ class StoreMutex:
         self.path = project.state_dir / "build.mutex"
         self.wait_s = wait_s
         self.on_wait = on_wait
-        self._fh = None
+        self._fh: TextIO | None = None
 
     def __enter__(self) -> StoreMutex:
         import fcntl

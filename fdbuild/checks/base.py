@@ -15,7 +15,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -26,18 +26,24 @@ class CheckParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Check(ABC):
-    """One gate check. Instances are built once per build with validated params."""
+P = TypeVar("P", bound=CheckParams)
+
+
+class Check(ABC, Generic[P]):
+    """One gate check. Instances are built once per build with validated params.
+
+    A subclass names its params model twice: as the type argument (``Check[MyParams]``,
+    which types ``self.params``) and as ``Params`` (which validates them at load time)."""
 
     name: ClassVar[str]
     version: ClassVar[str]
-    Params: ClassVar[type[CheckParams]]
+    Params: ClassVar[type[CheckParams]]  # the class P names (a ClassVar cannot use P)
     outputs: ClassVar[Mapping[str, str]]
     """Columns the evaluation adds, name -> Arrow type ("string", "bool", "double", "int64")."""
     scope: ClassVar[Literal["row", "table"]] = "row"
     """``row``: each row alone (cached per row); ``table``: needs all rows (e.g. dedup)."""
 
-    def __init__(self, params: CheckParams, base_dir: Path) -> None:
+    def __init__(self, params: P, base_dir: Path) -> None:
         self.params = params
         self.base_dir = base_dir
 

@@ -17,7 +17,6 @@ dropped up to 50 rows). Here dedup is a table-scope check over the node's whole 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
@@ -35,7 +34,7 @@ class DedupParams(CheckParams):
     dialect: str = Field("sqlite", description="sqlglot dialect for normalized_sql.")
 
 
-class DedupCheck(Check):
+class DedupCheck(Check[DedupParams]):
     """Annotates is_duplicate and dup_of (the kept row's _id)."""
 
     name = "dedup"
@@ -43,10 +42,6 @@ class DedupCheck(Check):
     Params = DedupParams
     scope = "table"
     outputs = {"is_duplicate": "bool", "dup_of": "string"}
-
-    def __init__(self, params: DedupParams, base_dir: Path) -> None:
-        super().__init__(params, base_dir)
-        self.params: DedupParams = params
 
     def reads(self) -> Sequence[str]:
         order_by = [self.params.order_by] if self.params.order_by else []

@@ -40,7 +40,7 @@ class JudgeParams(CheckParams):
     decode: dict[str, Any] = Field(default_factory=lambda: {"temperature": 0.0, "seed": 0})
 
 
-class JudgeCheck(Check):
+class JudgeCheck(Check[JudgeParams]):
     name: ClassVar[str] = "judge"
     version: ClassVar[str] = "1"
     Params = JudgeParams

@@ -87,7 +87,8 @@ def _numeric_groups(rows: Sequence[Row]) -> dict[tuple[Any, ...], list[tuple[Any
     groups: dict[tuple[Any, ...], list[tuple[Any, ...]]] = defaultdict(list)
     for row in rows:
         shape = tuple("#" if _is_number(v) else _exact_key(v) for v in row)
-        groups[(len(row), *shape)].append(tuple(v for v in row if _is_number(v)))
+        key = (len(row), *shape)  # not inline: mypy misreads groups[(a, *b)] as 3.11-only syntax
+        groups[key].append(tuple(v for v in row if _is_number(v)))
     return groups
 
 

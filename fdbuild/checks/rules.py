@@ -39,7 +39,7 @@ class RulesParams(CheckParams):
         return self
 
 
-class RulesCheck(Check):
+class RulesCheck(Check[RulesParams]):
     """Annotates ``rule_reason``: the first rule the text breaks, or ``ok``."""
 
     name = "rules"
@@ -49,7 +49,6 @@ class RulesCheck(Check):
 
     def __init__(self, params: RulesParams, base_dir: Any) -> None:
         super().__init__(params, base_dir)
-        self.params: RulesParams = params
         self._required = _compile_all(params.must_match, "must_match")
         self._forbidden = _compile_all(params.must_not_match, "must_not_match")
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import sqlglot
@@ -48,12 +47,12 @@ _UNSAFE_FUNCTIONS = frozenset({"load_extension", "fts3_tokenizer"})
 _TOKEN_REPR = re.compile(r"<Token token_type: [^,]+, text: (.*?), line: [^>]*>")
 
 
-def parse_statements(sql: str, dialect: str) -> list[exp.Expression]:
+def parse_statements(sql: str, dialect: str) -> list[exp.Expr]:
     """Every statement sqlglot reads in ``sql`` (empty ones dropped); raises on error."""
     return [tree for tree in sqlglot.parse(sql, read=dialect) if tree is not None]
 
 
-def is_read_only(trees: Sequence[exp.Expression]) -> bool:
+def is_read_only(trees: Sequence[exp.Expr]) -> bool:
     """Exactly one query, with no write/DDL node and no unsafe function inside it."""
     if len(trees) != 1 or not isinstance(trees[0], _QUERIES):
         return False
@@ -105,7 +104,7 @@ class SqlParseParams(CheckParams):
     dialect: str = Field("sqlite", description="sqlglot dialect to parse with.")
 
 
-class SqlParseCheck(Check):
+class SqlParseCheck(Check[SqlParseParams]):
     """Annotates parse_ok, sql_normalized, sql_parse_error and read_only."""
 
     name = "sql_parse"
@@ -117,10 +116,6 @@ class SqlParseCheck(Check):
         "sql_parse_error": "string",
         "read_only": "bool",
     }
-
-    def __init__(self, params: SqlParseParams, base_dir: Path) -> None:
-        super().__init__(params, base_dir)
-        self.params: SqlParseParams = params
 
     def reads(self) -> Sequence[str]:
         return [self.params.field]
@@ -146,7 +141,7 @@ class SqlParseCheck(Check):
         }
 
 
-def _not_a_statement(trees: Sequence[exp.Expression]) -> str | None:
+def _not_a_statement(trees: Sequence[exp.Expr]) -> str | None:
     """Why parsed text is not SQL statements (prose parsed as an alias, say), or None."""
     if not trees:
         return "empty"

@@ -23,7 +23,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import Field
 
@@ -33,7 +33,8 @@ from fdbuild.checks.sql_parse import has_top_level_order_by
 from fdbuild.checks.sqlsafe import QueryResult, SafeConnection
 from fdbuild.errors import FdbuildError, SpecError
 
-T = TypeVar("T")
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 class SqliteExecParams(CheckParams):
@@ -47,26 +48,26 @@ class SqliteExecParams(CheckParams):
     float_tol: float = Field(1e-6, ge=0, description="Numbers this close are equal.")
 
 
-class _Memo:
+class _Memo(Generic[K, V]):
     """A thread-safe memo that computes each key once, even under concurrent callers."""
 
     def __init__(self) -> None:
-        self._values: dict[Any, Any] = {}
-        self._locks: dict[Any, threading.Lock] = {}
+        self._values: dict[K, V] = {}
+        self._locks: dict[K, threading.Lock] = {}
         self._guard = threading.Lock()
 
-    def get(self, key: Any, compute: Callable[[], T]) -> T:
+    def get(self, key: K, compute: Callable[[], V]) -> V:
         with self._guard:
             if key in self._values:
-                return self._values[key]  # type: ignore[no-any-return]
+                return self._values[key]
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
             if key not in self._values:
                 self._values[key] = compute()
-            return self._values[key]  # type: ignore[no-any-return]
+            return self._values[key]
 
 
-class SqliteExecCheck(Check):
+class SqliteExecCheck(Check[SqliteExecParams]):
     """Annotates exec_pass, exec_error, exec_detail, gold_match, gold_error, result_sig."""
 
     name = "sqlite_exec"
@@ -83,13 +84,12 @@ class SqliteExecCheck(Check):
 
     def __init__(self, params: SqliteExecParams, base_dir: Path) -> None:
         super().__init__(params, base_dir)
-        self.params: SqliteExecParams = params
         self.db_path = self.resolve_path(params.db)
         if not self.db_path.is_file():
             raise SpecError(f"check 'sqlite_exec': database not found: {self.db_path}")
         self._connections: dict[int, SafeConnection] = {}
         self._lock = threading.Lock()
-        self._gold = _Memo()
+        self._gold: _Memo[tuple[str, int, int, str], tuple[QueryResult, bool]] = _Memo()
 
     def reads(self) -> Sequence[str]:
         gold = [self.params.gold] if self.params.gold else []
@@ -103,7 +103,7 @@ class SqliteExecCheck(Check):
         candidate = self._run(sql)
         out: dict[str, Any] = {
             "exec_pass": candidate.ok,
-            "exec_error": None if candidate.ok else candidate.error.value,  # type: ignore[union-attr]
+            "exec_error": None if candidate.error is None else candidate.error.value,
             "exec_detail": _detail(candidate),
             "gold_match": None,
             "gold_error": None,
@@ -125,8 +125,8 @@ class SqliteExecCheck(Check):
     def _compare(self, candidate: QueryResult, gold_sql: str) -> dict[str, Any]:
         """gold_match / gold_error for a candidate against one gold query."""
         gold, ordered = self._gold_result(gold_sql)
-        if not gold.ok:
-            return {"gold_error": f"{gold.error.value}: {gold.detail}"}  # type: ignore[union-attr]
+        if gold.error is not None:  # i.e. not gold.ok
+            return {"gold_error": f"{gold.error.value}: {gold.detail}"}
         if not candidate.ok or candidate.columns != gold.columns:
             return {"gold_match": False}
         match = results_match(candidate.rows, gold.rows, ordered=ordered, tol=self.params.float_tol)

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from fdbuild.checks.judge import JudgeCheck
 from fdbuild.events import Progress
 from fdbuild.execute import export as export_mod
 from fdbuild.execute import source as source_mod
@@ -136,6 +137,7 @@ class Build:
         if kind == "gate":
             judge = None
             if getattr(node.check, "needs_teacher", False):
+                assert isinstance(node.check, JudgeCheck)  # the one check that needs_teacher
                 teacher = node.check.params.teacher
                 identity = await self.teachers.identity(node.target, teacher)
                 self.run.identities[(node.target.name, teacher)] = {
@@ -155,13 +157,13 @@ class Build:
         return pairs_recipe(node)
 
     async def _compute(self, node: GraphNode, recipe: dict[str, Any], key: str,
-                       input_digests: list[str], stats: NodeStats) -> NodeResult:
+                       input_digests: list[str | None], stats: NodeStats) -> NodeResult:
         kind = node.kind
         failures: list[Failure] = []
         if kind == "export":
             if self.options.dry_run:  # would write every input row
                 return NodeResult(None, stats.rows_in, recipe, key, input_digests, stats)
-            digest, rows = export_mod.run_export(self, node, input_digests[0])
+            digest, rows = export_mod.run_export(self, node, _input(input_digests))
             stats.computed = rows
             return NodeResult(digest, rows, recipe, key, input_digests, stats)
         if kind == "source":
@@ -171,28 +173,36 @@ class Build:
             stats.computed = stats.rows_in
         elif kind == "generate":
             stats.rows_in = 0
-            writer, failures = await run_generate(self, node, recipe, input_digests[0], stats)
+            writer, failures = await run_generate(self, node, recipe, _input(input_digests), stats)
         elif kind == "gate":
             stats.rows_in = 0
-            writer, failures = await run_gate(self, node, recipe, input_digests[0], stats)
+            writer, failures = await run_gate(self, node, recipe, _input(input_digests), stats)
         elif kind == "select":
             stats.rows_in = 0
-            writer = run_select(self, node, input_digests[0], stats)
+            writer = run_select(self, node, _input(input_digests), stats)
         elif kind == "vote":
             from fdbuild.execute.vote import run_vote
 
             stats.rows_in = 0
-            writer = run_vote(self, node, input_digests[0], stats)
+            writer = run_vote(self, node, _input(input_digests), stats)
         else:
             from fdbuild.execute.pairs import run_pairs
 
             stats.rows_in = 0
-            writer = run_pairs(self, node, input_digests[0], stats)
+            writer = run_pairs(self, node, _input(input_digests), stats)
         if writer is None:
             return NodeResult(None, 0, recipe, key, input_digests, stats, failures, pending=True)
         digest, rows = writer.finish()
         self.outputs.keep(writer, digest)
         return NodeResult(digest, rows, recipe, key, input_digests, stats, failures)
+
+
+def _input(input_digests: list[str | None]) -> str:
+    """The digest of a node's one input. Only a dry-run export has none (it writes nothing),
+    and a node reading one cannot run on it."""
+    digest = input_digests[0]
+    assert digest is not None, "dry run: the input is an export, which has no output digest"
+    return digest
 
 
 def execute_graph(graph: Graph, ctx: BuildContext, previous: dict[NodeRef, dict[str, Any]],

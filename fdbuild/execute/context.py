@@ -70,7 +70,8 @@ class NodeResult:
     rows: int
     recipe: dict[str, Any]
     key: str
-    inputs: list[str]
+    inputs: list[str | None]
+    """Input digests; None for a dry-run export's (it writes nothing)."""
     stats: NodeStats
     failures: list[Failure] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)

@@ -36,7 +36,8 @@ _WORDS = {
 }
 
 
-def explain(previous: dict[str, Any] | None, recipe: dict[str, Any], inputs: list[str]) -> list[str]:
+def explain(previous: dict[str, Any] | None, recipe: dict[str, Any],
+            inputs: list[str | None]) -> list[str]:
     """Human reasons, empty when nothing changed since the recorded run."""
     if previous is None:
         return ["new node (no earlier run in fdbuild.lock)"]

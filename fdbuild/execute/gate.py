@@ -14,6 +14,7 @@ from typing import Any
 import pyarrow as pa
 
 from fdbuild import columns as C
+from fdbuild.checks.judge import JudgeCheck
 from fdbuild.checks.keep import compile_keep
 from fdbuild.errors import OfflineMiss, TeacherCallError
 from fdbuild.execute.context import Failure, NodeStats
@@ -52,6 +53,7 @@ class GateRunner:
     def __init__(self, build: Any, node: GraphNode, recipe: dict[str, Any], stats: NodeStats) -> None:
         self.b = build
         self.node = node
+        assert node.check is not None  # set by load_graph for every gate node
         self.check = node.check
         self.recipe = recipe
         self.stats = stats
@@ -113,11 +115,16 @@ class GateRunner:
                 self.stats.computed += 1
                 self.b.progress_for(self.node).done += 1
 
+    def _judge_check(self) -> JudgeCheck:
+        # fill_cache judges only with a check that needs_teacher: only judge does
+        assert isinstance(self.check, JudgeCheck)
+        return self.check
+
     def _judge_concurrency(self) -> int:
-        return self.node.target.spec.teachers[self.check.params.teacher].concurrency
+        return self.node.target.spec.teachers[self._judge_check().params.teacher].concurrency
 
     async def _judge(self, row: dict[str, Any], key: str) -> None:
-        check, b = self.check, self.b
+        check, b = self._judge_check(), self.b
         request = check.request_for(row)
         gen_key = check.generation_key(self.recipe["judge_teacher"], request)
         record = b.cache.get(GEN, gen_key)

@@ -86,7 +86,8 @@ class TeacherPool:
                 raise OfflineMiss(f"--offline: teacher '{name}' of {target.path.name} "
                                   f"({teacher.spec.model}) has no digest recorded in fdbuild.lock; "
                                   "build once with the teacher up")
-            return TeacherIdentity(**{k: rec.get(k) for k in ('provider', 'model', 'digest', 'server_version')})
+            fields: dict[str, Any] = {k: rec.get(k) for k in ('provider', 'model', 'digest', 'server_version')}
+            return TeacherIdentity(**fields)
         if teacher.provider is None:
             teacher.provider = make_provider(teacher.spec)
         return await teacher.provider.resolve()

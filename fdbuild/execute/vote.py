@@ -150,8 +150,8 @@ def run_vote(build: Any, node: GraphNode, input_digest: str, stats: NodeStats) -
             picks[pick.index] = pick
     counts["picked"] = len(picks)
     shares = [p.share for p in picks.values()]
-    counts["mean_share"] = round(sum(shares) / len(shares), 4) if shares else None
-    stats.extra["vote"] = counts
+    mean_share = round(sum(shares) / len(shares), 4) if shares else None
+    stats.extra["vote"] = {**counts, "mean_share": mean_share}
     writer = build.outputs.writer(
         extend_schema(
             schema, {"vote_size": pa.int64(), "vote_total": pa.int64(), "vote_share": pa.float64()}

@@ -219,7 +219,7 @@ def _ends_statement(text: str, line_start: int) -> bool:
     if _MARKDOWN_LINE.match(line):
         return True
     sentence = _SENTENCE_LINE.match(line)
-    return bool(sentence) and sentence.group("first").lower() not in _SQL_WORDS
+    return sentence is not None and sentence.group("first").lower() not in _SQL_WORDS
 
 
 def _longest_statement(region: str, dialect: str, need_from: bool) -> str:

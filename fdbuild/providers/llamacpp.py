@@ -41,6 +41,7 @@ INSTALL_HINT = "pip install 'fdbuild[embedded]'"
 DIGEST_CACHE_FILE = "gguf_digests.json"
 
 # Ollama option name -> create_chat_completion keyword (same name unless renamed).
+SAME_NAME_OPTIONS: tuple[str, ...]
 SAME_NAME_OPTIONS = ("temperature", "top_p", "top_k", "min_p", "typical_p", "repeat_penalty")
 SAME_NAME_OPTIONS += ("presence_penalty", "frequency_penalty", "seed", "stop", "tfs_z")
 SAME_NAME_OPTIONS += ("mirostat_tau", "mirostat_eta")

@@ -34,6 +34,7 @@ import ipaddress
 import json
 import os
 import urllib.parse
+from typing import Any, Literal
 
 import httpx
 import ollama
@@ -176,13 +177,13 @@ class OllamaProvider(Provider):
     # -- generate
 
     async def generate(self, request: TeacherRequest) -> TeacherResponse:
-        _check_format(request.format)
+        fmt = _check_format(request.format)
         try:
             reply = await self._client.chat(
                 model=self.model,
                 messages=[dict(m) for m in request.messages],
                 options=dict(request.options),  # never ollama.Options: it drops min_p
-                format=request.format,
+                format=fmt,
                 think=request.think if request.think is not None else self.think,
                 logprobs=True if request.logprobs else None,
                 top_logprobs=request.top_logprobs if request.logprobs else None,
@@ -273,14 +274,18 @@ def _to_response(reply: ollama.ChatResponse) -> TeacherResponse:
     )
 
 
-def _check_format(fmt: object) -> None:
-    """The client would raise a bare pydantic error, before sending anything."""
-    if fmt is not None and fmt != "json" and not isinstance(fmt, dict):
-        raise TeacherCallError(
-            f"format must be 'json' or a JSON-Schema object, got {fmt!r}",
-            retryable=False,
-            reason="bad_request",
-        )
+def _check_format(fmt: object) -> Literal["json"] | dict[str, Any] | None:
+    """``fmt`` as the client's type; the client would raise a bare pydantic error, before
+    sending anything."""
+    if fmt is None or isinstance(fmt, dict):
+        return fmt
+    if fmt == "json":
+        return "json"
+    raise TeacherCallError(
+        f"format must be 'json' or a JSON-Schema object, got {fmt!r}",
+        retryable=False,
+        reason="bad_request",
+    )
 
 
 def _describe(exc: BaseException) -> str:

@@ -68,7 +68,7 @@ def format_change(metric: Metric) -> str:
 
 
 def _table(
-    headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[int] = ()
+    headers: Sequence[str], rows: Sequence[Sequence[object]], right: Sequence[int] = ()
 ) -> list[str]:
     widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
     out = []
@@ -144,7 +144,7 @@ def _sections(diff: Diff, *, markdown: bool) -> list[tuple[str, list[str]]]:
     if diff.metrics:
         out.append(("Metrics", _metrics(diff.metrics, markdown)))
     if diff.rows:
-        body: list[str] = []
+        body = []
         for rows in diff.rows:
             body += ([""] if body else []) + (_rows_md(rows) if markdown else _rows_text(rows))
         out.append(("Rows", body))

@@ -42,7 +42,7 @@ class GraphNode:
     inputs: tuple[NodeRef, ...]
     columns: tuple[str, ...] = ()
     template: Template | None = None
-    check: Check | None = None
+    check: Check[Any] | None = None
     parser: Parser | None = None
 
     @property
@@ -85,10 +85,10 @@ def load_graph(paths: Sequence[Path], overrides: Sequence[Override] = ()) -> Gra
                 pending.extend(new)
             nodes[ref] = GraphNode(ref=ref, spec=spec, target=target, inputs=tuple(inputs))
     targets = {t.name: t for t in by_path.values()}
-    for ref in nodes.values():
-        for dep in ref.inputs:
+    for node in nodes.values():
+        for dep in node.inputs:
             if dep not in nodes:
-                raise SpecError(f"{ref.where('input')}: node '{ref.ref.node}' reads '{dep.node}', "
+                raise SpecError(f"{node.where('input')}: node '{node.ref.node}' reads '{dep.node}', "
                                 f"which is not a node of {targets[dep.target].path.name} "
                                 f"(nodes: {', '.join(targets[dep.target].spec.nodes)})")
     wanted = _wanted(nodes, roots)

@@ -10,7 +10,7 @@ import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml.comments import CommentedMap
@@ -18,6 +18,9 @@ from ruamel.yaml.comments import CommentedMap
 from fdbuild.errors import SpecError
 from fdbuild.spec import model as m
 from fdbuild.spec.yaml_io import line_of, parse_scalar, read_yaml, to_plain
+
+if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,7 @@ def _default_providers(data: dict[str, Any]) -> None:
                 teacher.setdefault("provider", "ollama")
 
 
-def _format_error(target_path: Path, raw: Any, err: dict[str, Any], overrides: Sequence[Override]) -> str:
+def _format_error(target_path: Path, raw: Any, err: ErrorDetails, overrides: Sequence[Override]) -> str:
     loc = [p for p in err["loc"]]
     line = line_of(raw, loc)
     where = f"{target_path}:{line}" if line else str(target_path)
