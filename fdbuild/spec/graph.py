@@ -91,6 +91,13 @@ def load_graph(paths: Sequence[Path], overrides: Sequence[Override] = ()) -> Gra
                 raise SpecError(f"{node.where('input')}: node '{node.ref.node}' reads '{dep.node}', "
                                 f"which is not a node of {targets[dep.target].path.name} "
                                 f"(nodes: {', '.join(targets[dep.target].spec.nodes)})")
+    for graph_node in nodes.values():
+        for dep in graph_node.inputs:
+            if nodes[dep].kind == "export":
+                raise SpecError(
+                    f"{graph_node.where('input')}: node '{graph_node.ref.node}' reads export "
+                    f"'{dep}', but an export ends a pipeline (it writes a file, not rows); "
+                    f"read the export's input '{nodes[dep].spec.input}' instead")
     wanted = _wanted(nodes, roots)
     nodes = {r: n for r, n in nodes.items() if r in wanted}
     order = _toposort(nodes)

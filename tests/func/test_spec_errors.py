@@ -123,3 +123,12 @@ nodes:
     # building the upstream target itself now costs nothing
     project.build(TARGET)
     assert ollama_server.generation_count == 10
+
+
+def test_reading_an_export_is_refused(project: ProjectDir) -> None:
+    text = basic_target(HOST) + """  again:
+    kind: select
+    input: export
+"""
+    err = build_error(project, text)
+    assert "reads export" in err and "read the export's input 'kept' instead" in err
