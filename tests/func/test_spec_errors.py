@@ -47,7 +47,7 @@ def test_missing_required_key(project: ProjectDir) -> None:
 
 
 def test_cycle_is_named(project: ProjectDir) -> None:
-    text = basic_target(HOST).replace("input: questions", "input: export")
+    text = basic_target(HOST).replace("input: questions", "input: kept")
     err = build_error(project, text)
     assert "cycle" in err and "basic#answers" in err
 
