@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime
 import decimal
 import json
-import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -29,37 +28,33 @@ HASH_PREFIX = "x3:"
 KeyParts = Mapping[str, Any]
 
 
-def _check_floats(value: Any) -> None:
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"cannot hash non-finite float {value!r}")
-
-
-def _normalize(value: Any) -> Any:
-    """Turn a value into plain JSON types; tuples become lists, and a float that is a
-    whole number stays a float (1.0 and 1 hash differently on purpose: the teacher
-    receives them differently)."""
+def _default(value: Any) -> Any:
+    """What ``json`` cannot encode natively. Called only for such values, so the common
+    case (str, int, float, bool, None, list, tuple, dict with str keys) runs in C."""
     if isinstance(value, Mapping):
-        return {str(k): _normalize(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_normalize(v) for v in value]
+        return {str(k): v for k, v in value.items()}
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, bytes):
         return {"__bytes__": value.hex()}
     if isinstance(value, (datetime.date, datetime.time, decimal.Decimal)):
         return str(value)
-    _check_floats(value)
-    return value
+    raise TypeError(f"cannot hash a value of type {type(value).__name__}")
 
 
 def canonical_json(value: Any) -> str:
-    """Sorted keys, no whitespace, UTF-8 kept, NaN refused."""
+    """Sorted keys, no whitespace, UTF-8 kept, NaN refused (ValueError).
+
+    Tuples encode as lists; 1.0 and 1 encode differently on purpose (the teacher
+    receives them differently). Dict keys must be strings (all of fdbuild's are).
+    """
     return json.dumps(
-        _normalize(value),
+        value,
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,
         allow_nan=False,
+        default=_default,
     )
 
 

@@ -9,9 +9,7 @@ the judge template re-judges while a threshold change re-judges nothing.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from fdbuild import columns as C
 from fdbuild.checks.judge import JudgeCheck
@@ -24,6 +22,9 @@ from fdbuild.parsers.base import ParseFailure
 from fdbuild.quality import QualityAccumulator
 from fdbuild.spec.graph import GraphNode
 from fdbuild.store.rowcache import EVAL, GEN
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 def gate_recipe(node: GraphNode, judge_identity: dict[str, Any] | None) -> dict[str, Any]:
@@ -158,6 +159,8 @@ class GateRunner:
         self.b.reporter.row_failed(str(self.node.ref), row_id, f"{reason}: {detail}")
 
     def schema(self, input_schema: pa.Schema) -> pa.Schema:
+        import pyarrow as pa
+
         added = {self.prefix + k: arrow_type(t) for k, t in self.check.outputs.items()}
         added[C.pass_col(self.node.ref.node)] = pa.bool_()
         if self.check.scope == "row":

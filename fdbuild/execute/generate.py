@@ -19,20 +19,21 @@ import asyncio
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from fdbuild import columns as C
 from fdbuild.errors import OfflineMiss, TeacherCallError
 from fdbuild.execute.context import Failure, NodeStats
-from fdbuild.execute.schema import LOGPROBS_TYPE, arrow_type, extend_schema
+from fdbuild.execute.schema import arrow_type, extend_schema, logprobs_type
 from fdbuild.keys import content_hash
 from fdbuild.parsers.base import ParseFailure
 from fdbuild.providers import TeacherIdentity, TeacherRequest
 from fdbuild.spec.graph import GraphNode
 from fdbuild.spec.template import parse_template
 from fdbuild.store.rowcache import GEN, TRUNCATED
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 _REQUEST_FIELDS = ("logprobs", "top_logprobs")
 
@@ -225,6 +226,8 @@ class GenerateRunner:
 
     # pass 2 ---------------------------------------------------------------------
     def schema(self, input_schema: pa.Schema) -> pa.Schema:
+        import pyarrow as pa
+
         added: dict[str, pa.DataType] = {C.ID: pa.string(), C.PARENT: pa.string(), C.CANDIDATE: pa.int64()}
         if self.recipe["profiles"]:
             added[C.PROFILE] = pa.string()
@@ -234,7 +237,7 @@ class GenerateRunner:
             added.update({k: arrow_type(t) for k, t in self.node.parser.outputs.items()})
             added[C.PARSE_ERROR] = pa.string()
         if C.LOGPROBS in self.node.columns:
-            added[C.LOGPROBS] = LOGPROBS_TYPE
+            added[C.LOGPROBS] = logprobs_type()
         if C.THINKING in self.node.columns:
             added[C.THINKING] = pa.string()
         return extend_schema(input_schema, added)

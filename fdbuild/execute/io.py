@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from fdbuild.keys import RowsDigest
 from fdbuild.store.objects import ArtifactStore
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 class MemoryWriter:

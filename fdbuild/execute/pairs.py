@@ -23,14 +23,15 @@ changes only this node's recipe: no candidate is regenerated and no judge is ask
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from fdbuild import columns as C
 from fdbuild.execute.context import NodeStats
 from fdbuild.execute.vote import gate_columns, passed
 from fdbuild.spec.graph import GraphNode
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,8 @@ def run_pairs(build: Any, node: GraphNode, input_digest: str, stats: NodeStats) 
 
 
 def pair_schema(schema: pa.Schema, response: str) -> pa.Schema:
+    import pyarrow as pa
+
     text = schema.field(response).type
     return pa.schema(
         [

@@ -6,9 +6,8 @@ hash of the file and nothing else.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
 import xxhash
 
 from fdbuild import columns as C
@@ -16,6 +15,9 @@ from fdbuild.errors import SpecError
 from fdbuild.keys import HASH_PREFIX, canonical_json, file_digest
 from fdbuild.sources import read_source, source_format
 from fdbuild.spec.graph import GraphNode
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 def source_recipe(ctx: Any, node: GraphNode) -> dict[str, Any]:
@@ -43,6 +45,8 @@ def read_table(node: GraphNode, recipe: dict[str, Any]) -> pa.Table:
 
 def table_schema(table: pa.Table) -> pa.Schema:
     """The output schema: ``_id`` first, then the file's columns."""
+    import pyarrow as pa
+
     return pa.schema([pa.field(C.ID, pa.string())] + [f for f in table.schema if f.name != C.ID])
 
 

@@ -45,6 +45,7 @@ class TeacherPool:
         self.retry_base_s = retry_base_s
         self.retry_cap_s = retry_cap_s
         self._teachers: dict[str, _Teacher] = {}
+        self._ids: dict[int, str] = {}  # id(spec) -> spec_id; specs are frozen and live all build
         self.calls = 0
 
     @staticmethod
@@ -60,7 +61,9 @@ class TeacherPool:
 
     def _get(self, target: LoadedTarget, name: str) -> _Teacher:
         spec = target.spec.teachers[name]
-        sid = self.spec_id(spec)
+        sid = self._ids.get(id(spec))
+        if sid is None:  # canonical JSON of a spec costs ~60 us: once per spec, not per request
+            sid = self._ids[id(spec)] = self.spec_id(spec)
         teacher = self._teachers.get(sid)
         if teacher is None:
             teacher = _Teacher(spec=spec, semaphore=asyncio.Semaphore(spec.concurrency),

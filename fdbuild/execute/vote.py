@@ -28,15 +28,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from fdbuild import columns as C
 from fdbuild.execute.context import NodeStats
 from fdbuild.execute.schema import extend_schema
 from fdbuild.keys import canonical_json
 from fdbuild.spec.graph import GraphNode
+
+if TYPE_CHECKING:
+    pass
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,8 @@ def decide(candidates: list[Candidate], by_score: bool) -> tuple[Pick | None, bo
 
 
 def run_vote(build: Any, node: GraphNode, input_digest: str, stats: NodeStats) -> Any:
+    import pyarrow as pa
+
     spec = node.spec
     schema = build.outputs.schema(input_digest)
     verdicts = gate_columns(schema.names, spec.gates) if spec.only_passed else []

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-import pyarrow as pa
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING, Any
 
 from fdbuild.errors import StoreError
 from fdbuild.keys import RowsDigest
 from fdbuild.store.atomic import publish, temp_path_for
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 BATCH_ROWS = 8192
 
@@ -36,6 +36,9 @@ class ArtifactStore:
         return ArtifactWriter(self, schema)
 
     def read_batches(self, digest: str, batch_rows: int = BATCH_ROWS) -> Iterator[list[dict[str, Any]]]:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
         path = self.path(digest)
         try:
             pf = pq.ParquetFile(path)
@@ -46,9 +49,13 @@ class ArtifactStore:
             yield batch.to_pylist()
 
     def schema(self, digest: str) -> pa.Schema:
+        import pyarrow.parquet as pq
+
         return pq.read_schema(self.path(digest))
 
     def row_count(self, digest: str) -> int:
+        import pyarrow.parquet as pq
+
         return pq.ParquetFile(self.path(digest)).metadata.num_rows
 
     def all_digests(self) -> Iterator[str]:
@@ -69,6 +76,8 @@ class ArtifactWriter:
         self.digest = RowsDigest()
         store.directory.mkdir(parents=True, exist_ok=True)
         self._tmp = temp_path_for(store.directory / "artifact.parquet")
+        import pyarrow.parquet as pq
+
         self._writer = pq.ParquetWriter(self._tmp, schema, compression="zstd")
         self._pending: list[dict[str, Any]] = []
 
@@ -81,6 +90,8 @@ class ArtifactWriter:
         if not self._pending:
             return
         self.digest.update(self._pending)
+        import pyarrow as pa
+
         table = pa.Table.from_pylist(self._pending, schema=self.schema)
         self._writer.write_table(table)
         self._pending = []
