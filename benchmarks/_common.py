@@ -118,11 +118,15 @@ def write_source(path: Path, rows: int) -> int:
         buf = []
         for i in range(rows):
             col = _COLUMNS[i % 7]
-            buf.append(dumps({
-                "task_id": f"q{i:07d}",
-                "question": f"What is the {col} of the country listed in row {i} of table t{i % 997}?",
-                "gold_sql": f"SELECT {col} FROM t{i % 997} WHERE rowid = {i}",
-            }))
+            buf.append(
+                dumps(
+                    {
+                        "task_id": f"q{i:07d}",
+                        "question": f"What is the {col} of the country listed in row {i} of table t{i % 997}?",
+                        "gold_sql": f"SELECT {col} FROM t{i % 997} WHERE rowid = {i}",
+                    }
+                )
+            )
             if len(buf) >= 10_000:
                 fh.write("\n".join(buf) + "\n")
                 buf = []
@@ -166,15 +170,21 @@ def instant_provider_factory() -> Callable[[Any], Any]:
             self.model = normalize_tag(spec.model)
 
         async def resolve(self) -> TeacherIdentity:
-            return TeacherIdentity(provider="ollama", model=self.model, digest=DIGEST,
-                                   server_version=SERVER_VERSION)
+            return TeacherIdentity(
+                provider="ollama", model=self.model, digest=DIGEST, server_version=SERVER_VERSION
+            )
 
         async def generate(self, request: Any) -> TeacherResponse:
             h = xxhash.xxh3_64_intdigest(request.messages[-1]["content"].encode())
             text = "SELECT 1" if h % 10 == 0 else f"SELECT c{h % 97} FROM t WHERE id = {h % 100003}"
-            return TeacherResponse(text=text, done_reason="stop", prompt_tokens=24,
-                                   completion_tokens=len(text) // 4,
-                                   total_duration_ns=1_000_000, eval_duration_ns=500_000)
+            return TeacherResponse(
+                text=text,
+                done_reason="stop",
+                prompt_tokens=24,
+                completion_tokens=len(text) // 4,
+                total_duration_ns=1_000_000,
+                eval_duration_ns=500_000,
+            )
 
     def make(spec: Any) -> Any:
         if spec.provider != "ollama":
@@ -188,10 +198,24 @@ class ServerProcess:
     """``python -m tests.support.ollama_server`` in its own process (its own GIL, as a
     real Ollama would be), steered through its ``/_fake/*`` control API."""
 
-    def __init__(self, *, latency: float = 0.0, jitter: float = 0.0, seed: int | None = None) -> None:
-        cmd = [sys.executable, "-m", "tests.support.ollama_server", "--port", "0",
-               "--latency", str(latency), "--jitter", str(jitter), "--model", f"{MODEL}={DIGEST}",
-               "--version", SERVER_VERSION]
+    def __init__(
+        self, *, latency: float = 0.0, jitter: float = 0.0, seed: int | None = None
+    ) -> None:
+        cmd = [
+            sys.executable,
+            "-m",
+            "tests.support.ollama_server",
+            "--port",
+            "0",
+            "--latency",
+            str(latency),
+            "--jitter",
+            str(jitter),
+            "--model",
+            f"{MODEL}={DIGEST}",
+            "--version",
+            SERVER_VERSION,
+        ]
         if seed is not None:
             cmd += ["--seed", str(seed)]
         self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, text=True)
@@ -203,8 +227,12 @@ class ServerProcess:
 
     def _call(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.url + path, data=data, method="POST" if data is not None else "GET",
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            self.url + path,
+            data=data,
+            method="POST" if data is not None else "GET",
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(req, timeout=10) as resp:
             return json.loads(resp.read())
 
@@ -246,8 +274,9 @@ class Timed:
     stderr: str
 
 
-def run_timed(cmd: Sequence[str], *, cwd: Path, env: dict[str, str] | None = None,
-              out: Path | None = None) -> Timed:
+def run_timed(
+    cmd: Sequence[str], *, cwd: Path, env: dict[str, str] | None = None, out: Path | None = None
+) -> Timed:
     """Run a command: wall seconds (fork to reap), exit code, peak RSS, CPU seconds
     (user + system, the process and what it waited for), stdout, stderr.
 
@@ -272,8 +301,9 @@ def run_timed(cmd: Sequence[str], *, cwd: Path, env: dict[str, str] | None = Non
     if GNU_TIME:
         lines = [ln for ln in rss_file.read_text().split() if ln.isdigit()]
         rss = int(lines[-1]) if lines else rss
-    return Timed(wall, proc.returncode, rss, usage.ru_utime + usage.ru_stime,
-                 so.read_text(), se.read_text())
+    return Timed(
+        wall, proc.returncode, rss, usage.ru_utime + usage.ru_stime, so.read_text(), se.read_text()
+    )
 
 
 def median(values: Sequence[float]) -> float:
@@ -289,17 +319,29 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return (f"{os.cpu_count()} cores, {cpu}; Python {platform.python_version()}; "
-            f"{platform.system()} {platform.release()}; fdbuild {revision()}")
+    return (
+        f"{os.cpu_count()} cores, {cpu}; Python {platform.python_version()}; "
+        f"{platform.system()} {platform.release()}; fdbuild {revision()}"
+    )
 
 
 def revision() -> str:
     """The checkout measured: commit, and whether the working tree had changes."""
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                              text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "fdbuild"], cwd=REPO,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "fdbuild"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown revision"
     return f"commit {head}" + (" + uncommitted changes in fdbuild/" if dirty else "")
@@ -318,7 +360,12 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     lines = []
     for j, r in enumerate(cells):
-        lines.append("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))))
+        lines.append(
+            "  ".join(
+                c.rjust(w) if i else c.ljust(w)
+                for i, (c, w) in enumerate(zip(r, widths, strict=True))
+            )
+        )
         if j == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)

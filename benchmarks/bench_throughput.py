@@ -46,7 +46,9 @@ from _common import (  # noqa: E402
 TARGET_FRACTION = 0.95
 
 
-def raw_client(rep: int, rows: int, concurrency: int, latency: float, jitter: float) -> dict[str, Any]:
+def raw_client(
+    rep: int, rows: int, concurrency: int, latency: float, jitter: float
+) -> dict[str, Any]:
     """The baseline: the official ``ollama.AsyncClient`` alone, ``concurrency`` workers
     sending ``rows`` distinct chats as fast as they come back, against a fresh server with
     the same seeded latencies. No engine at all: what any build on this client can reach."""
@@ -61,9 +63,15 @@ def raw_client(rep: int, rows: int, concurrency: int, latency: float, jitter: fl
         async def worker() -> None:
             while not queue.empty():
                 i = queue.get_nowait()
-                await client.chat(model=MODEL, stream=False, options={"temperature": 0.2, "seed": 7},
-                                  messages=[{"role": "system", "content": "You write SQLite SQL."},
-                                            {"role": "user", "content": f"Question {i}: what is in row {i}?"}])
+                await client.chat(
+                    model=MODEL,
+                    stream=False,
+                    options={"temperature": 0.2, "seed": 7},
+                    messages=[
+                        {"role": "system", "content": "You write SQLite SQL."},
+                        {"role": "user", "content": f"Question {i}: what is in row {i}?"},
+                    ],
+                )
 
         t0 = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -75,8 +83,12 @@ def raw_client(rep: int, rows: int, concurrency: int, latency: float, jitter: fl
         wall = asyncio.run(go(server.url))
         stats = server.stats()
     assert stats["generation_count"] == rows, stats
-    return {"wall_s": wall, "rps": rows / wall, "fraction": rows / wall / (concurrency / latency),
-            "max_in_flight": stats["max_in_flight"]}
+    return {
+        "wall_s": wall,
+        "rps": rows / wall,
+        "fraction": rows / wall / (concurrency / latency),
+        "max_in_flight": stats["max_in_flight"],
+    }
 
 
 def one_run(rep: int, rows: int, concurrency: int, latency: float, jitter: float) -> dict[str, Any]:
@@ -129,8 +141,11 @@ def main(argv: list[str] | None = None) -> int:
     limit = args.concurrency / args.latency
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     print(f"fdbuild throughput benchmark, {started}\n{machine()}\n{load()} at the start")
-    print(f"{args.rows} generations, concurrency {args.concurrency}, latency {args.latency * 1000:.0f} ms "
-          f"+/- {args.jitter:.0%}: limit {limit:.0f} requests/s\n", flush=True)
+    print(
+        f"{args.rows} generations, concurrency {args.concurrency}, latency {args.latency * 1000:.0f} ms "
+        f"+/- {args.jitter:.0%}: limit {limit:.0f} requests/s\n",
+        flush=True,
+    )
 
     # Import what a build imports before timing anything (the CLI's start-up is not
     # what this benchmark is about).
@@ -145,46 +160,117 @@ def main(argv: list[str] | None = None) -> int:
         r["vs_raw_build"] = r["rps_build"] / raw["rps"]
         r["vs_raw_teacher"] = r["rps_teacher"] / raw["rps"]
         results.append(r)
-        print(f"run {rep}: {r['rps_build']:.1f} req/s over the build ({r['fraction_build']:.3f} of the limit), "
-              f"{r['rps_teacher']:.1f} req/s over the teacher phase, max in flight {r['max_in_flight']}; "
-              f"bare ollama client {raw['rps']:.1f} req/s ({raw['fraction']:.3f})", flush=True)
+        print(
+            f"run {rep}: {r['rps_build']:.1f} req/s over the build ({r['fraction_build']:.3f} of the limit), "
+            f"{r['rps_teacher']:.1f} req/s over the teacher phase, max in flight {r['max_in_flight']}; "
+            f"bare ollama client {raw['rps']:.1f} req/s ({raw['fraction']:.3f})",
+            flush=True,
+        )
 
-    rows = [[r["rep"], r["requests"], f"{r['build_s']:.2f}", f"{r['rps_build']:.1f}",
-             f"{r['fraction_build']:.3f}", f"{r['teacher_s']:.2f}", f"{r['rps_teacher']:.1f}",
-             f"{r['fraction_teacher']:.3f}", r["max_in_flight"],
-             f"{r['client_latency_mean_s'] * 1000:.1f}", f"{r['raw_client']['rps']:.1f}",
-             f"{r['vs_raw_build']:.3f}"]
-            for r in results]
-    med = {k: median([r[k] for r in results]) for k in
-           ("build_s", "rps_build", "fraction_build", "teacher_s", "rps_teacher", "fraction_teacher",
-            "max_in_flight", "client_latency_mean_s", "limit_at_client_latency", "vs_raw_build",
-            "vs_raw_teacher")}
+    rows = [
+        [
+            r["rep"],
+            r["requests"],
+            f"{r['build_s']:.2f}",
+            f"{r['rps_build']:.1f}",
+            f"{r['fraction_build']:.3f}",
+            f"{r['teacher_s']:.2f}",
+            f"{r['rps_teacher']:.1f}",
+            f"{r['fraction_teacher']:.3f}",
+            r["max_in_flight"],
+            f"{r['client_latency_mean_s'] * 1000:.1f}",
+            f"{r['raw_client']['rps']:.1f}",
+            f"{r['vs_raw_build']:.3f}",
+        ]
+        for r in results
+    ]
+    med = {
+        k: median([r[k] for r in results])
+        for k in (
+            "build_s",
+            "rps_build",
+            "fraction_build",
+            "teacher_s",
+            "rps_teacher",
+            "fraction_teacher",
+            "max_in_flight",
+            "client_latency_mean_s",
+            "limit_at_client_latency",
+            "vs_raw_build",
+            "vs_raw_teacher",
+        )
+    }
     med["raw_client_rps"] = median([r["raw_client"]["rps"] for r in results])
     med["raw_client_fraction"] = median([r["raw_client"]["fraction"] for r in results])
-    rows.append(["median", results[0]["requests"], f"{med['build_s']:.2f}", f"{med['rps_build']:.1f}",
-                 f"{med['fraction_build']:.3f}", f"{med['teacher_s']:.2f}", f"{med['rps_teacher']:.1f}",
-                 f"{med['fraction_teacher']:.3f}", f"{med['max_in_flight']:.0f}",
-                 f"{med['client_latency_mean_s'] * 1000:.1f}", f"{med['raw_client_rps']:.1f}",
-                 f"{med['vs_raw_build']:.3f}"])
+    rows.append(
+        [
+            "median",
+            results[0]["requests"],
+            f"{med['build_s']:.2f}",
+            f"{med['rps_build']:.1f}",
+            f"{med['fraction_build']:.3f}",
+            f"{med['teacher_s']:.2f}",
+            f"{med['rps_teacher']:.1f}",
+            f"{med['fraction_teacher']:.3f}",
+            f"{med['max_in_flight']:.0f}",
+            f"{med['client_latency_mean_s'] * 1000:.1f}",
+            f"{med['raw_client_rps']:.1f}",
+            f"{med['vs_raw_build']:.3f}",
+        ]
+    )
     print()
-    print(table(["run", "requests", "build s", "req/s", "of limit", "teacher s", "req/s", "of limit",
-                 "max in flight", "client lat ms", "bare req/s", "vs bare"], rows))
+    print(
+        table(
+            [
+                "run",
+                "requests",
+                "build s",
+                "req/s",
+                "of limit",
+                "teacher s",
+                "req/s",
+                "of limit",
+                "max in flight",
+                "client lat ms",
+                "bare req/s",
+                "vs bare",
+            ],
+            rows,
+        )
+    )
     verdict = "met" if med["fraction_build"] >= TARGET_FRACTION else "MISSED"
-    print(f"\nmedian over the whole build: {med['rps_build']:.1f} req/s = {med['fraction_build']:.3f} "
-          f"of the {limit:.0f} req/s limit (target >= {TARGET_FRACTION}): {verdict}")
-    print(f"max requests in flight at the server: {max(r['max_in_flight'] for r in results)} "
-          f"(concurrency {args.concurrency})")
-    print(f"bare: the official ollama.AsyncClient alone, {args.concurrency} workers, same server and "
-          f"latencies: {med['raw_client_rps']:.1f} req/s = {med['raw_client_fraction']:.3f} of the limit; "
-          f"fdbuild's build reaches {med['vs_raw_build']:.3f} of it, its teacher phase {med['vs_raw_teacher']:.3f}")
-    print("client lat: mean seconds per request as the engine saw it (server delay + HTTP + client). "
-          "Reference only: distilabel 1.5.3 reached 0.37 of the limit (issue 2), not measured here")
+    print(
+        f"\nmedian over the whole build: {med['rps_build']:.1f} req/s = {med['fraction_build']:.3f} "
+        f"of the {limit:.0f} req/s limit (target >= {TARGET_FRACTION}): {verdict}"
+    )
+    print(
+        f"max requests in flight at the server: {max(r['max_in_flight'] for r in results)} "
+        f"(concurrency {args.concurrency})"
+    )
+    print(
+        f"bare: the official ollama.AsyncClient alone, {args.concurrency} workers, same server and "
+        f"latencies: {med['raw_client_rps']:.1f} req/s = {med['raw_client_fraction']:.3f} of the limit; "
+        f"fdbuild's build reaches {med['vs_raw_build']:.3f} of it, its teacher phase {med['vs_raw_teacher']:.3f}"
+    )
+    print(
+        "client lat: mean seconds per request as the engine saw it (server delay + HTTP + client). "
+        "Reference only: distilabel 1.5.3 reached 0.37 of the limit (issue 2), not measured here"
+    )
     print(f"{load()} at the end")
-    payload = {"date": started, "machine": machine(), "load_end": load(), "limit_rps": limit,
-               "target_fraction": TARGET_FRACTION, "config": vars(args) | {"json_out": str(args.json_out)},
-               "runs": results, "median": med}
+    payload = {
+        "date": started,
+        "machine": machine(),
+        "load_end": load(),
+        "limit_rps": limit,
+        "target_fraction": TARGET_FRACTION,
+        "config": vars(args) | {"json_out": str(args.json_out)},
+        "runs": results,
+        "median": med,
+    }
     args.json_out.write_text(json.dumps(payload, indent=2))
-    print(f"results: {args.json_out.relative_to(REPO) if args.json_out.is_relative_to(REPO) else args.json_out}")
+    print(
+        f"results: {args.json_out.relative_to(REPO) if args.json_out.is_relative_to(REPO) else args.json_out}"
+    )
     return 0
 
 

@@ -45,9 +45,21 @@ class TargetRun:
         return {
             "run_id": self.record["run_id"],
             "target": self.record["target"],
-            "nodes": {name: {k: n["stats"][k] for k in ("rows_in", "rows_out", "cached", "computed",
-                                                          "failed", "teacher_calls", "wall_s")}
-                      for name, n in self.record["nodes"].items()},
+            "nodes": {
+                name: {
+                    k: n["stats"][k]
+                    for k in (
+                        "rows_in",
+                        "rows_out",
+                        "cached",
+                        "computed",
+                        "failed",
+                        "teacher_calls",
+                        "wall_s",
+                    )
+                }
+                for name, n in self.record["nodes"].items()
+            },
             "teacher_calls": self.record["totals"]["teacher_calls"],
             "failed": self.record["totals"]["failed"],
         }
@@ -64,25 +76,41 @@ class BuildOutcome:
         return 3 if any(r.failed for r in self.runs) else 0
 
 
-def build(targets: Sequence[Path], *, options: BuildOptions | None = None,
-          overrides: Sequence[Override] = (), root: Path | None = None,
-          reporter: Reporter | None = None) -> BuildOutcome:
+def build(
+    targets: Sequence[Path],
+    *,
+    options: BuildOptions | None = None,
+    overrides: Sequence[Override] = (),
+    root: Path | None = None,
+    reporter: Reporter | None = None,
+) -> BuildOutcome:
     options = options or BuildOptions()
     graph = load_graph(targets, overrides)
     project = find_project(root=root)
     reporter = reporter or NullReporter()
     if options.dry_run:
         return _build_locked(graph, project, options, overrides, reporter)
-    with StoreMutex(project, on_wait=lambda who: reporter.message(
-            f"another fdbuild build is running ({who}); waiting for it to finish...")):
+    with StoreMutex(
+        project,
+        on_wait=lambda who: reporter.message(
+            f"another fdbuild build is running ({who}); waiting for it to finish..."
+        ),
+    ):
         return _build_locked(graph, project, options, overrides, reporter)
 
 
-def _build_locked(graph: Graph, project: Project, options: BuildOptions,
-                  overrides: Sequence[Override], reporter: Reporter) -> BuildOutcome:
+def _build_locked(
+    graph: Graph,
+    project: Project,
+    options: BuildOptions,
+    overrides: Sequence[Override],
+    reporter: Reporter,
+) -> BuildOutcome:
     lock = load_lock(project.lock_path)
     if options.parent is not None:  # a bad name must fail before any work, not after
-        parent = resolve_run(project, options.parent, {t: e["run"] for t, e in lock["targets"].items()})
+        parent = resolve_run(
+            project, options.parent, {t: e["run"] for t, e in lock["targets"].items()}
+        )
         options = replace(options, parent=parent)
     ctx = BuildContext(project=project, options=options, reporter=reporter)
     started = time.time()
@@ -91,8 +119,10 @@ def _build_locked(graph: Graph, project: Project, options: BuildOptions,
     finally:
         ctx.close()
     finished = time.time()
-    runs = [_target_run(graph, ctx, lock, name, run, overrides, started, finished)
-            for name in graph.roots]
+    runs = [
+        _target_run(graph, ctx, lock, name, run, overrides, started, finished)
+        for name in graph.roots
+    ]
     if not options.dry_run:
         for target_run in runs:
             write_run(project, target_run.record)
@@ -131,13 +161,27 @@ def _node_name(root: str, ref: NodeRef) -> str:
     return ref.node if ref.target == root else str(ref)
 
 
-def _target_run(graph: Graph, ctx: BuildContext, lock: dict[str, Any], name: str, run: GraphRun,
-                overrides: Sequence[Override], started: float, finished: float) -> TargetRun:
+def _target_run(
+    graph: Graph,
+    ctx: BuildContext,
+    lock: dict[str, Any],
+    name: str,
+    run: GraphRun,
+    overrides: Sequence[Override],
+    started: float,
+    finished: float,
+) -> TargetRun:
     target = graph.targets[name]
-    refs = [r for r in graph.order if r in run.results and (r.target == name or _upstream_of(graph, name, r))]
+    refs = [
+        r
+        for r in graph.order
+        if r in run.results and (r.target == name or _upstream_of(graph, name, r))
+    ]
     results = {_node_name(name, r): run.results[r] for r in refs}
     failures = [f.to_dict() for r in refs for f in run.results[r].failures]
-    nodes = {n: _node_record(graph.nodes[r], run.results[r]) for n, r in zip(results, refs, strict=True)}
+    nodes = {
+        n: _node_record(graph.nodes[r], run.results[r]) for n, r in zip(results, refs, strict=True)
+    }
     teachers = {}
     used = {r.target for r in refs}
     for (tname, teacher), identity in run.identities.items():
@@ -208,7 +252,9 @@ def _node_record(node: Any, result: NodeResult) -> dict[str, Any]:
             "prompt_tokens": stats.prompt_tokens,
             "completion_tokens": stats.completion_tokens,
             "latency_p50_s": round(statistics.median(lat), 4) if lat else None,
-            "latency_p95_s": round(lat[min(len(lat) - 1, int(0.95 * len(lat)))], 4) if lat else None,
+            "latency_p95_s": round(lat[min(len(lat) - 1, int(0.95 * len(lat)))], 4)
+            if lat
+            else None,
             **{k: v for k, v in stats.extra.items()},
         },
     }
@@ -250,8 +296,10 @@ def _write_export_reports(graph: Graph, record: dict[str, Any]) -> None:
         assert isinstance(spec, ExportNode)  # the run recorded it as an export
         path = target.resolve_path(spec.path)
         report = {"run_id": record["run_id"], "target": record["target"], **record["reports"]}
-        atomic_write_text(path.with_name(path.name + ".report.json"),
-                          json.dumps(report, indent=2, sort_keys=True) + "\n")
+        atomic_write_text(
+            path.with_name(path.name + ".report.json"),
+            json.dumps(report, indent=2, sort_keys=True) + "\n",
+        )
 
 
 def _iso(ts: float) -> str:

@@ -27,10 +27,18 @@ def _collect(project: Project, keep_runs: int, dry_run: bool) -> dict[str, Any]:
     lock = load_lock(project.lock_path)
     runs = [r for run_id in latest_runs(lock).values() for r in chain(project, run_id)[:keep_runs]]
     artifacts = ArtifactStore(project.objects_dir)
-    keep_digests = {n["output"]["digest"] for r in runs for n in r["nodes"].values()
-                    if n["kind"] != "export" and n["output"].get("digest")}
-    export_digests = {n["output"]["digest"] for r in runs for n in r["nodes"].values()
-                      if n["kind"] == "export" and n["output"].get("digest")}
+    keep_digests = {
+        n["output"]["digest"]
+        for r in runs
+        for n in r["nodes"].values()
+        if n["kind"] != "export" and n["output"].get("digest")
+    }
+    export_digests = {
+        n["output"]["digest"]
+        for r in runs
+        for n in r["nodes"].values()
+        if n["kind"] == "export" and n["output"].get("digest")
+    }
     keep_keys: set[str] = set()
     for digest in keep_digests:
         if not artifacts.exists(digest):
@@ -46,10 +54,16 @@ def _collect(project: Project, keep_runs: int, dry_run: bool) -> dict[str, Any]:
     dropped = [d for d in artifacts.all_digests() if d not in keep_digests]
     cache = RowCache(project.cache_dir)
     try:
-        stale = [(space, k) for space in (GEN, TRUNCATED, EVAL) for k in cache.keys(space)
-                 if k not in keep_keys]
+        stale = [
+            (space, k)
+            for space in (GEN, TRUNCATED, EVAL)
+            for k in cache.keys(space)
+            if k not in keep_keys
+        ]
         live = keep_digests | export_digests
-        stale_memos = [k for k in cache.keys(MEMO) if (cache.get(MEMO, k) or {}).get("digest") not in live]
+        stale_memos = [
+            k for k in cache.keys(MEMO) if (cache.get(MEMO, k) or {}).get("digest") not in live
+        ]
         temps = list(project.state_dir.rglob(".*.tmp"))
         if not dry_run:
             for digest in dropped:
@@ -62,5 +76,9 @@ def _collect(project: Project, keep_runs: int, dry_run: bool) -> dict[str, Any]:
                 tmp.unlink(missing_ok=True)
     finally:
         cache.close()
-    return {"artifacts": len(dropped), "cache_entries": len(stale) + len(stale_memos),
-            "temp_files": len(temps), "kept_runs": len(runs)}
+    return {
+        "artifacts": len(dropped),
+        "cache_entries": len(stale) + len(stale_memos),
+        "temp_files": len(temps),
+        "kept_runs": len(runs),
+    }

@@ -28,10 +28,14 @@ def load_lock(path: Path) -> dict[str, Any]:
     try:
         data = yaml.load(path.read_text(encoding="utf-8")) or {}
     except Exception as exc:
-        raise LockfileError(f"{path}: cannot parse ({exc}); restore it from git or delete it") from None
+        raise LockfileError(
+            f"{path}: cannot parse ({exc}); restore it from git or delete it"
+        ) from None
     if not isinstance(data, dict) or data.get("schema") != LOCK_SCHEMA:
-        raise LockfileError(f"{path}: unknown lock schema {data.get('schema') if isinstance(data, dict) else '?'}"
-                            f" (this fdbuild writes schema {LOCK_SCHEMA})")
+        raise LockfileError(
+            f"{path}: unknown lock schema {data.get('schema') if isinstance(data, dict) else '?'}"
+            f" (this fdbuild writes schema {LOCK_SCHEMA})"
+        )
     data.setdefault("targets", {})
     return data
 
@@ -76,4 +80,6 @@ def lock_view(recipe: dict[str, Any]) -> dict[str, Any]:
 
 
 def latest_runs(data: dict[str, Any]) -> dict[str, str]:
-    return {name: entry["run"] for name, entry in data.get("targets", {}).items() if entry.get("run")}
+    return {
+        name: entry["run"] for name, entry in data.get("targets", {}).items() if entry.get("run")
+    }

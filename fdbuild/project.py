@@ -90,8 +90,10 @@ class StoreMutex:
                     told = True
                 if time.monotonic() > deadline:
                     self._fh.close()
-                    raise BuildBusy(f"another fdbuild build holds {self.path} ({self._holder()}); "
-                                    "wait for it to finish") from None
+                    raise BuildBusy(
+                        f"another fdbuild build holds {self.path} ({self._holder()}); "
+                        "wait for it to finish"
+                    ) from None
                 time.sleep(0.2)
         self._fh.seek(0)
         self._fh.truncate()

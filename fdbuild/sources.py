@@ -20,7 +20,9 @@ def source_format(path: Path, declared: str | None) -> str:
         return declared
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise SpecError(f"{path}: unknown source format '{path.suffix}'; use .jsonl, .parquet or .csv or set 'format:'")
+        raise SpecError(
+            f"{path}: unknown source format '{path.suffix}'; use .jsonl, .parquet or .csv or set 'format:'"
+        )
     return fmt
 
 
@@ -104,6 +106,11 @@ def _read_jsonl_slow(path: Path) -> pa.Table:
         try:
             arrays[key] = pa.array(values)
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
-            arrays[key] = pa.array([None if v is None else json.dumps(v, ensure_ascii=False, sort_keys=True)
-                                    for v in values], pa.string())
+            arrays[key] = pa.array(
+                [
+                    None if v is None else json.dumps(v, ensure_ascii=False, sort_keys=True)
+                    for v in values
+                ],
+                pa.string(),
+            )
     return pa.table(arrays)

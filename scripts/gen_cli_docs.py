@@ -128,16 +128,26 @@ def command_paths() -> list[list[str]]:
 
 
 def help_text(path: list[str]) -> str:
-    env = {**os.environ, "COLUMNS": WIDTH, "NO_COLOR": "1", "PYTHON_COLORS": "0",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "COLUMNS": WIDTH,
+        "NO_COLOR": "1",
+        "PYTHON_COLORS": "0",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
     env.pop("FORCE_COLOR", None)
     result = subprocess.run(
         [sys.executable, "-m", "fdbuild.cli.main", *path, "--help"],
-        capture_output=True, text=True, env=env, cwd=ROOT, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        check=False,
     )
     if result.returncode != 0:
-        raise SystemExit(f"`fdbuild {' '.join(path)} --help` exited {result.returncode}:\n"
-                         f"{result.stderr}")
+        raise SystemExit(
+            f"`fdbuild {' '.join(path)} --help` exited {result.returncode}:\n{result.stderr}"
+        )
     return result.stdout.rstrip() + "\n"
 
 
@@ -145,8 +155,9 @@ def render() -> str:
     paths = command_paths()
     parts = [HEADER]
     names = [" ".join(p) for p in paths if p]
-    parts.append("Commands: " + ", ".join(f"[`{n}`](#fdbuild-{n.replace(' ', '-')})"
-                                          for n in names) + ".\n")
+    parts.append(
+        "Commands: " + ", ".join(f"[`{n}`](#fdbuild-{n.replace(' ', '-')})" for n in names) + ".\n"
+    )
     parts.append(EXIT_CODES)
     parts.append(RUN_NAMES)
     parts.append(BUILD_OUTPUT)
@@ -159,16 +170,23 @@ def render() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Regenerate docs/cli.md from fdbuild --help.")
-    parser.add_argument("--check", action="store_true",
-                        help="do not write; exit 1 if docs/cli.md differs from what would be written")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="do not write; exit 1 if docs/cli.md differs from what would be written",
+    )
     args = parser.parse_args(argv)
     text = render()
     if args.check:
         current = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
         if current == text:
             return 0
-        diff = difflib.unified_diff(current.splitlines(keepends=True), text.splitlines(keepends=True),
-                                    fromfile="docs/cli.md", tofile="docs/cli.md (from --help)")
+        diff = difflib.unified_diff(
+            current.splitlines(keepends=True),
+            text.splitlines(keepends=True),
+            fromfile="docs/cli.md",
+            tofile="docs/cli.md (from --help)",
+        )
         sys.stderr.writelines(diff)
         print("docs/cli.md is stale: run `python scripts/gen_cli_docs.py`", file=sys.stderr)
         return 1

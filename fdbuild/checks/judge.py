@@ -24,8 +24,10 @@ from fdbuild.parsers.base import ParseFailure
 from fdbuild.providers.base import TeacherRequest
 from fdbuild.spec.template import parse_template
 
-DEFAULT_SYSTEM = ("You are a strict grader. Judge the candidate answer. Reply with one line: "
-                  "'Score: N/10' where N is an integer from 0 (wrong) to 10 (perfect).")
+DEFAULT_SYSTEM = (
+    "You are a strict grader. Judge the candidate answer. Reply with one line: "
+    "'Score: N/10' where N is an integer from 0 (wrong) to 10 (perfect)."
+)
 
 _FRACTION = re.compile(r"(-?\d+(?:\.\d+)?)\s*(?:/|out of)\s*(\d+(?:\.\d+)?)", re.I)
 _LABELLED = re.compile(r"(?:score|rating|grade)\s*[:=]?\s*\**\s*(-?\d+(?:\.\d+)?)", re.I)
@@ -44,8 +46,11 @@ class JudgeCheck(Check[JudgeParams]):
     name: ClassVar[str] = "judge"
     version: ClassVar[str] = "1"
     Params = JudgeParams
-    outputs: ClassVar[Mapping[str, str]] = {"score": "double", "judge_raw": "double",
-                                            "judge_reply": "string"}
+    outputs: ClassVar[Mapping[str, str]] = {
+        "score": "double",
+        "judge_raw": "double",
+        "judge_reply": "string",
+    }
     needs_teacher: ClassVar[bool] = True
 
     def __init__(self, params: JudgeParams, base_dir: Any) -> None:
@@ -105,7 +110,7 @@ def _json_score(text: str) -> float | None:
     if start < 0 or end <= start:
         return None
     try:
-        obj = json.loads(text[start:end + 1])
+        obj = json.loads(text[start : end + 1])
     except json.JSONDecodeError:
         return None
     if isinstance(obj, dict):

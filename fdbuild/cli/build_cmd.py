@@ -11,20 +11,39 @@ from typing import Any
 
 def register(sub: Any) -> None:
     p = sub.add_parser(
-        "build", help="build target files (and what they depend on)",
+        "build",
+        help="build target files (and what they depend on)",
         description="Build datasets from YAML target files, recomputing only what changed.",
         epilog="Exit codes: 0 built; 2 bad target file or arguments; 3 built but some rows "
-               "failed (recorded, retried next build); 1 other errors.")
+        "failed (recorded, retried next build); 1 other errors.",
+    )
     p.add_argument("targets", nargs="+", metavar="TARGET", help="target YAML file(s)")
-    p.add_argument("--dry-run", action="store_true",
-                   help="print the plan (per node: rows cached / to compute, and why); call no teacher, write nothing")
-    p.add_argument("--offline", action="store_true",
-                   help="never call a teacher: a cache miss fails the build, naming the rows")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
-                   help="override one value of the target(s) for this run, e.g. teachers.main.model=student-1")
-    p.add_argument("--parent", metavar="RUN",
-                   help="record RUN as the new run's parent (born-again iterations); default: the target's previous run")
-    p.add_argument("--json", action="store_true", help="print one JSON summary on stdout at the end")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan (per node: rows cached / to compute, and why); call no teacher, write nothing",
+    )
+    p.add_argument(
+        "--offline",
+        action="store_true",
+        help="never call a teacher: a cache miss fails the build, naming the rows",
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help="override one value of the target(s) for this run, e.g. teachers.main.model=student-1",
+    )
+    p.add_argument(
+        "--parent",
+        metavar="RUN",
+        help="record RUN as the new run's parent (born-again iterations); default: the target's previous run",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="print one JSON summary on stdout at the end"
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=run)
 
@@ -36,12 +55,21 @@ def run(args: argparse.Namespace) -> int:
     from fdbuild.spec.load import Override
 
     overrides = [Override.parse(text) for text in args.overrides]
-    options = BuildOptions(dry_run=args.dry_run, offline=args.offline, parent=args.parent,
-                           argv=tuple(["fdbuild", *args.argv]))
+    options = BuildOptions(
+        dry_run=args.dry_run,
+        offline=args.offline,
+        parent=args.parent,
+        argv=tuple(["fdbuild", *args.argv]),
+    )
     reporter = ConsoleReporter(quiet=args.quiet or args.json and not sys.stderr.isatty())
     try:
-        outcome = build([Path(t) for t in args.targets], options=options, overrides=overrides,
-                        root=Path(args.root) if args.root else None, reporter=reporter)
+        outcome = build(
+            [Path(t) for t in args.targets],
+            options=options,
+            overrides=overrides,
+            root=Path(args.root) if args.root else None,
+            reporter=reporter,
+        )
     finally:
         reporter.close()
     if args.json:
@@ -83,35 +111,49 @@ def render_plan(outcome: Any) -> str:
 def render_summary(record: dict[str, Any]) -> str:
     totals = record["totals"]
     nodes = record["nodes"]
-    lines = [f"run {record['run_id']} of {record['target']}"
-             f" (parent {record['parent'] or 'none'}): {totals['teacher_calls']} teacher calls, "
-             f"{totals['failed']} failed rows, {record['wall_s']:.1f}s"]
+    lines = [
+        f"run {record['run_id']} of {record['target']}"
+        f" (parent {record['parent'] or 'none'}): {totals['teacher_calls']} teacher calls, "
+        f"{totals['failed']} failed rows, {record['wall_s']:.1f}s"
+    ]
     for name, gate in record.get("reports", {}).get("quality", {}).items():
         rate = gate.get("pass_rate")
-        lines.append(f"  gate {name}: {gate['kept']}/{gate['evaluated']} passed"
-                     + (f" ({rate:.0%})" if rate is not None else ""))
+        lines.append(
+            f"  gate {name}: {gate['kept']}/{gate['evaluated']} passed"
+            + (f" ({rate:.0%})" if rate is not None else "")
+        )
     for name, node in nodes.items():
         stats = node["stats"]
         if node["kind"] == "vote" and stats.get("vote"):
             v = stats["vote"]
-            lines.append(f"  vote {name}: picked {v.get('picked')} of {v.get('inputs')} inputs "
-                         f"(ties {v.get('ties')}, no voters {v.get('no_voters')}, "
-                         f"mean share {v.get('mean_share')})")
+            lines.append(
+                f"  vote {name}: picked {v.get('picked')} of {v.get('inputs')} inputs "
+                f"(ties {v.get('ties')}, no voters {v.get('no_voters')}, "
+                f"mean share {v.get('mean_share')})"
+            )
         if node["kind"] == "pairs" and stats.get("pairs"):
             pr = stats["pairs"]
-            lines.append(f"  pairs {name}: {pr.get('pairs')} pairs from {pr.get('inputs')} inputs "
-                         f"(below margin {pr.get('below_margin')}, ties {pr.get('ties')}, "
-                         f"single candidate {pr.get('single')})")
+            lines.append(
+                f"  pairs {name}: {pr.get('pairs')} pairs from {pr.get('inputs')} inputs "
+                f"(below margin {pr.get('below_margin')}, ties {pr.get('ties')}, "
+                f"single candidate {pr.get('single')})"
+            )
     for name, node in nodes.items():
         if node["kind"] == "export":
-            lines.append(f"  export {name}: {node['output']['rows']} rows -> {node['recipe']['path']}")
+            lines.append(
+                f"  export {name}: {node['output']['rows']} rows -> {node['recipe']['path']}"
+            )
     own_generate = any(n["kind"] == "generate" and "#" not in name for name, n in nodes.items())
     if not record["parent"] and own_generate:
         target_file = record["file"]
-        lines.append("\nnext: edit the template in " + target_file + " and run the same command again "
-                     "(only changed prompts go to the teacher);\n      then `fdbuild diff @~1 @`, "
-                     "`fdbuild log`, `fdbuild show @`")
+        lines.append(
+            "\nnext: edit the template in " + target_file + " and run the same command again "
+            "(only changed prompts go to the teacher);\n      then `fdbuild diff @~1 @`, "
+            "`fdbuild log`, `fdbuild show @`"
+        )
     if totals["failed"]:
-        lines.append(f"  {totals['failed']} row(s) failed (see `fdbuild show {record['run_id'][:22]}`); "
-                     "they are retried on the next build")
+        lines.append(
+            f"  {totals['failed']} row(s) failed (see `fdbuild show {record['run_id'][:22]}`); "
+            "they are retried on the next build"
+        )
     return "\n".join(lines)

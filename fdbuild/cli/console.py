@@ -18,7 +18,7 @@ PLAIN_EVERY_S = 15.0
 
 
 def _counts(p: Progress) -> str:
-    return (f"cached {p.cached}, done {p.done}, failed {p.failed}, in flight {p.in_flight}")
+    return f"cached {p.cached}, done {p.done}, failed {p.failed}, in flight {p.in_flight}"
 
 
 def _rates(p: Progress) -> tuple[float, str]:
@@ -52,9 +52,14 @@ class ConsoleReporter:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
             self._bars = Progress(
-                TextColumn("  {task.description}"), BarColumn(bar_width=30), MofNCompleteColumn(),
+                TextColumn("  {task.description}"),
+                BarColumn(bar_width=30),
+                MofNCompleteColumn(),
                 TextColumn("{task.fields[detail]}"),
-                console=Console(file=self.stream), transient=True, refresh_per_second=5)
+                console=Console(file=self.stream),
+                transient=True,
+                refresh_per_second=5,
+            )
             self._bars.start()
         if node not in self._tasks:
             self._tasks[node] = self._bars.add_task(node, total=None, detail="")
@@ -85,19 +90,29 @@ class ConsoleReporter:
         finished = p.cached + p.done + p.failed
         if self.tty:
             task = self._bar(p.node)
-            self._bars.update(task, total=p.total or None, completed=finished,
-                              detail=f"{_counts(p)}  {tps:.0f} tok/s  ETA {eta}")
+            self._bars.update(
+                task,
+                total=p.total or None,
+                completed=finished,
+                detail=f"{_counts(p)}  {tps:.0f} tok/s  ETA {eta}",
+            )
         elif time.monotonic() - self._last_plain >= PLAIN_EVERY_S:
             self._last_plain = time.monotonic()
-            self._print(f"  {p.node}: {finished}/{p.total} ({_counts(p)}) {tps:.0f} tok/s ETA {eta}")
+            self._print(
+                f"  {p.node}: {finished}/{p.total} ({_counts(p)}) {tps:.0f} tok/s ETA {eta}"
+            )
 
     def node_finished(self, node: str, stats: dict[str, Any]) -> None:
         self._drop_bar(node)
         if not self.quiet:
             failed = f", {stats['failed']} failed" if stats.get("failed") else ""
-            calls = f", {stats['teacher_calls']} teacher calls" if stats.get("teacher_calls") else ""
-            self._print(f"✓ {node}: {stats['rows_out']} rows ({stats['cached']} cached, "
-                        f"{stats['computed']} computed{failed}{calls}) in {stats['wall_s']:.2f}s")
+            calls = (
+                f", {stats['teacher_calls']} teacher calls" if stats.get("teacher_calls") else ""
+            )
+            self._print(
+                f"✓ {node}: {stats['rows_out']} rows ({stats['cached']} cached, "
+                f"{stats['computed']} computed{failed}{calls}) in {stats['wall_s']:.2f}s"
+            )
 
     def row_failed(self, node: str, row_id: str, reason: str) -> None:
         self._failures_shown += 1

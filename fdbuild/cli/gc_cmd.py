@@ -7,12 +7,20 @@ from typing import Any
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("gc", help="drop cache entries and artifacts no run in the lock references",
-                       description="Delete row-cache entries and artifacts not referenced by the runs "
-                                   "kept: the latest run of each target in fdbuild.lock (and, with "
-                                   "--keep-runs N, its N-1 ancestors).")
-    p.add_argument("--keep-runs", type=int, default=1, metavar="N",
-                   help="keep the latest N runs of each target's chain (default 1)")
+    p = sub.add_parser(
+        "gc",
+        help="drop cache entries and artifacts no run in the lock references",
+        description="Delete row-cache entries and artifacts not referenced by the runs "
+        "kept: the latest run of each target in fdbuild.lock (and, with "
+        "--keep-runs N, its N-1 ancestors).",
+    )
+    p.add_argument(
+        "--keep-runs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="keep the latest N runs of each target's chain (default 1)",
+    )
     p.add_argument("--dry-run", action="store_true", help="only say what would be deleted")
     p.set_defaults(func=run)
 
@@ -26,6 +34,8 @@ def run(args: argparse.Namespace) -> int:
     project = find_project(root=Path(args.root) if args.root else None)
     report = collect(project, keep_runs=max(1, args.keep_runs), dry_run=args.dry_run)
     verb = "would delete" if args.dry_run else "deleted"
-    print(f"{verb} {report['artifacts']} artifact(s), {report['cache_entries']} cache entr(ies), "
-          f"{report['temp_files']} temp file(s); kept {report['kept_runs']} run(s)")
+    print(
+        f"{verb} {report['artifacts']} artifact(s), {report['cache_entries']} cache entr(ies), "
+        f"{report['temp_files']} temp file(s); kept {report['kept_runs']} run(s)"
+    )
     return 0

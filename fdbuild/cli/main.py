@@ -24,8 +24,12 @@ def make_parser() -> argparse.ArgumentParser:
         epilog="Run `fdbuild COMMAND --help` for a command's options. Docs: docs/cli.md",
     )
     parser.add_argument("--version", action="version", version=f"fdbuild {__version__}")
-    parser.add_argument("--root", metavar="DIR", help="project root (default: the nearest folder "
-                        "upwards holding fdbuild.lock or .fdbuild/, else the current folder)")
+    parser.add_argument(
+        "--root",
+        metavar="DIR",
+        help="project root (default: the nearest folder "
+        "upwards holding fdbuild.lock or .fdbuild/, else the current folder)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in (build_cmd, diff_cmd, runs_cmd, gc_cmd, import_cmd):
         module.register(sub)
@@ -51,8 +55,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"fdbuild: error: {exc.message}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("fdbuild: interrupted; every finished result is kept in the cache. "
-              "Run the same command again to continue.", file=sys.stderr)
+        print(
+            "fdbuild: interrupted; every finished result is kept in the cache. "
+            "Run the same command again to continue.",
+            file=sys.stderr,
+        )
         return 130
     except BrokenPipeError:
         return 1

@@ -43,8 +43,13 @@ class GraphRun:
 
 
 class Build:
-    def __init__(self, graph: Graph, ctx: BuildContext, previous: dict[NodeRef, dict[str, Any]],
-                 recorded_teachers: dict[str, dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        graph: Graph,
+        ctx: BuildContext,
+        previous: dict[NodeRef, dict[str, Any]],
+        recorded_teachers: dict[str, dict[str, Any]],
+    ) -> None:
         self.graph = graph
         self.ctx = ctx
         self.options = ctx.options
@@ -52,9 +57,12 @@ class Build:
         self.reporter = ctx.reporter
         self.previous = previous
         self.outputs = Outputs(ctx.artifacts, dry_run=ctx.options.dry_run)
-        self.teachers = TeacherPool(offline=ctx.options.offline, recorded=recorded_teachers,
-                                    retry_base_s=ctx.options.retry_base_s,
-                                    retry_cap_s=ctx.options.retry_cap_s)
+        self.teachers = TeacherPool(
+            offline=ctx.options.offline,
+            recorded=recorded_teachers,
+            retry_base_s=ctx.options.retry_base_s,
+            retry_cap_s=ctx.options.retry_cap_s,
+        )
         self.run = GraphRun()
         self._progress: dict[NodeRef, Progress] = {}
         self._last_report = 0.0
@@ -86,8 +94,16 @@ class Build:
         stats = NodeStats()
         t0 = time.perf_counter()
         if any(r.pending for r in inputs):
-            self.run.results[node.ref] = NodeResult(None, 0, {}, "", [], stats, pending=True,
-                                                    reasons=["waits for upstream rows to be generated"])
+            self.run.results[node.ref] = NodeResult(
+                None,
+                0,
+                {},
+                "",
+                [],
+                stats,
+                pending=True,
+                reasons=["waits for upstream rows to be generated"],
+            )
             return
         recipe = await self.recipe(node)
         input_digests = [r.digest for r in inputs]
@@ -101,16 +117,25 @@ class Build:
             stats.rows_out = memo["rows"]
             stats.extra.update(memo.get("extra", {}))
             self.reporter.node_reused(str(node.ref), memo["rows"])
-            result = NodeResult(memo["digest"], memo["rows"], recipe, key, input_digests, stats,
-                                reasons=reasons)
+            result = NodeResult(
+                memo["digest"], memo["rows"], recipe, key, input_digests, stats, reasons=reasons
+            )
         else:
             self.reporter.node_started(str(node.ref), node.kind, "; ".join(reasons))
             result = await self._compute(node, recipe, key, input_digests, stats)
             result.reasons = reasons
-            if not self.options.dry_run and not result.failures and result.digest and not result.pending:
-                memo = {"digest": result.digest, "rows": result.rows,
-                        "units": stats.cached + stats.computed,
-                        "extra": {k: v for k, v in stats.extra.items() if k in _MEMO_EXTRA}}
+            if (
+                not self.options.dry_run
+                and not result.failures
+                and result.digest
+                and not result.pending
+            ):
+                memo = {
+                    "digest": result.digest,
+                    "rows": result.rows,
+                    "units": stats.cached + stats.computed,
+                    "extra": {k: v for k, v in stats.extra.items() if k in _MEMO_EXTRA},
+                }
                 if node.kind == "export":
                     memo["stamp"] = export_mod.file_stamp(node)
                 self.cache.put(MEMO, key, memo)
@@ -132,7 +157,9 @@ class Build:
         if kind == "generate":
             identity = await self.teachers.identity(node.target, node.spec.teacher)
             self.run.identities[(node.target.name, node.spec.teacher)] = {
-                **identity.key_parts(), "server_version": identity.server_version}
+                **identity.key_parts(),
+                "server_version": identity.server_version,
+            }
             return generate_recipe(node, identity)
         if kind == "gate":
             judge = None
@@ -141,7 +168,9 @@ class Build:
                 teacher = node.check.params.teacher
                 identity = await self.teachers.identity(node.target, teacher)
                 self.run.identities[(node.target.name, teacher)] = {
-                    **identity.key_parts(), "server_version": identity.server_version}
+                    **identity.key_parts(),
+                    "server_version": identity.server_version,
+                }
                 judge = identity.key_parts()
             return gate_recipe(node, judge)
         if kind == "select":
@@ -156,8 +185,14 @@ class Build:
 
         return pairs_recipe(node)
 
-    async def _compute(self, node: GraphNode, recipe: dict[str, Any], key: str,
-                       input_digests: list[str | None], stats: NodeStats) -> NodeResult:
+    async def _compute(
+        self,
+        node: GraphNode,
+        recipe: dict[str, Any],
+        key: str,
+        input_digests: list[str | None],
+        stats: NodeStats,
+    ) -> NodeResult:
         kind = node.kind
         failures: list[Failure] = []
         if kind == "export":
@@ -205,7 +240,11 @@ def _input(input_digests: list[str | None]) -> str:
     return digest
 
 
-def execute_graph(graph: Graph, ctx: BuildContext, previous: dict[NodeRef, dict[str, Any]],
-                  recorded_teachers: dict[str, dict[str, Any]]) -> GraphRun:
+def execute_graph(
+    graph: Graph,
+    ctx: BuildContext,
+    previous: dict[NodeRef, dict[str, Any]],
+    recorded_teachers: dict[str, dict[str, Any]],
+) -> GraphRun:
     build = Build(graph, ctx, previous, recorded_teachers)
     return asyncio.run(build.execute())

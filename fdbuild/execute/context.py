@@ -33,8 +33,13 @@ class Failure:
     attempts: int = 1
 
     def to_dict(self) -> dict[str, Any]:
-        return {"node": self.node, "row_id": self.row_id, "reason": self.reason,
-                "detail": self.detail[:500], "attempts": self.attempts}
+        return {
+            "node": self.node,
+            "row_id": self.row_id,
+            "reason": self.reason,
+            "detail": self.detail[:500],
+            "attempts": self.attempts,
+        }
 
 
 @dataclass
@@ -55,9 +60,13 @@ class NodeStats:
 
     def summary(self) -> dict[str, Any]:
         out = {
-            "rows_in": self.rows_in, "rows_out": self.rows_out, "cached": self.cached,
-            "computed": self.computed, "failed": self.failed,
-            "teacher_calls": self.teacher_calls, "wall_s": round(self.wall_s, 3),
+            "rows_in": self.rows_in,
+            "rows_out": self.rows_out,
+            "cached": self.cached,
+            "computed": self.computed,
+            "failed": self.failed,
+            "teacher_calls": self.teacher_calls,
+            "wall_s": round(self.wall_s, 3),
         }
         return out
 

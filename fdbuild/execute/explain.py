@@ -36,8 +36,9 @@ _WORDS = {
 }
 
 
-def explain(previous: dict[str, Any] | None, recipe: dict[str, Any],
-            inputs: list[str | None]) -> list[str]:
+def explain(
+    previous: dict[str, Any] | None, recipe: dict[str, Any], inputs: list[str | None]
+) -> list[str]:
     """Human reasons, empty when nothing changed since the recorded run."""
     if previous is None:
         return ["new node (no earlier run in fdbuild.lock)"]
@@ -45,7 +46,9 @@ def explain(previous: dict[str, Any] | None, recipe: dict[str, Any],
     old_view, new_view = previous.get("recipe", {}), lock_view(recipe)
     for part in changed_parts(old_view, new_view):
         if part == "teacher":
-            reasons.append(_teacher_reason(old_view.get("teacher") or {}, new_view.get("teacher") or {}))
+            reasons.append(
+                _teacher_reason(old_view.get("teacher") or {}, new_view.get("teacher") or {})
+            )
         else:
             reasons.append(_WORDS.get(part, f"{part} changed"))
     if previous.get("input_digests") != inputs:

@@ -51,7 +51,9 @@ def _eval_parts(recipe: dict[str, Any]) -> dict[str, Any]:
 
 
 class GateRunner:
-    def __init__(self, build: Any, node: GraphNode, recipe: dict[str, Any], stats: NodeStats) -> None:
+    def __init__(
+        self, build: Any, node: GraphNode, recipe: dict[str, Any], stats: NodeStats
+    ) -> None:
         self.b = build
         self.node = node
         assert node.check is not None  # set by load_graph for every gate node
@@ -99,8 +101,10 @@ class GateRunner:
         if tasks:
             await asyncio.gather(*tasks)
         if b.options.offline and missing:
-            raise OfflineMiss(f"--offline: judge gate '{self.node.ref}' has {len(missing)} row(s) "
-                              f"not in the cache: {', '.join(missing[:10])}")
+            raise OfflineMiss(
+                f"--offline: judge gate '{self.node.ref}' has {len(missing)} row(s) "
+                f"not in the cache: {', '.join(missing[:10])}"
+            )
         stats.extra["to_compute"] = len(missing)
         return len(missing)
 
@@ -132,7 +136,8 @@ class GateRunner:
         if record is None:
             try:
                 response, attempts, seconds = await b.teachers.call(
-                    self.node.target, check.params.teacher, request)
+                    self.node.target, check.params.teacher, request
+                )
             except TeacherCallError as exc:
                 self.stats.teacher_calls += getattr(exc, "attempts", 1)
                 self._fail(row[C.ID], exc.reason, exc.message)
@@ -145,7 +150,11 @@ class GateRunner:
         try:
             evaluation = check.parse_reply(record["text"])
         except ParseFailure as exc:
-            self._fail(row[C.ID], f"judge_{exc.reason}", f"unparsable judge reply: {record['text'][:200]!r}")
+            self._fail(
+                row[C.ID],
+                f"judge_{exc.reason}",
+                f"unparsable judge reply: {record['text'][:200]!r}",
+            )
             return
         b.cache.put(GEN, gen_key, record)
         b.cache.put(EVAL, key, evaluation)
@@ -167,7 +176,9 @@ class GateRunner:
             added[C.key_col(self.node.ref.node)] = pa.string()
         return extend_schema(input_schema, added)
 
-    def annotate(self, row: dict[str, Any], evaluation: dict[str, Any], key: str | None) -> dict[str, Any]:
+    def annotate(
+        self, row: dict[str, Any], evaluation: dict[str, Any], key: str | None
+    ) -> dict[str, Any]:
         out = dict(row)
         for name in self.check.outputs:
             out[self.prefix + name] = evaluation.get(name)
@@ -206,8 +217,9 @@ class GateRunner:
         self.stats.extra["quality"] = self.quality.report()
 
 
-async def run_gate(build: Any, node: GraphNode, recipe: dict[str, Any], input_digest: str,
-                   stats: NodeStats) -> tuple[Any, list[Failure]]:
+async def run_gate(
+    build: Any, node: GraphNode, recipe: dict[str, Any], input_digest: str, stats: NodeStats
+) -> tuple[Any, list[Failure]]:
     runner = GateRunner(build, node, recipe, stats)
     writer_schema = runner.schema(build.outputs.schema(input_digest))
     if runner.check.scope == "table":

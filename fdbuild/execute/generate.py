@@ -57,7 +57,8 @@ def generate_recipe(node: GraphNode, identity: TeacherIdentity) -> dict[str, Any
         "system": spec.system,
         "template": spec.template,
         "decode": spec.decode.model_dump(exclude_none=True),
-        "profiles": {k: v.model_dump(exclude_none=True) for k, v in (spec.profiles or {}).items()} or None,
+        "profiles": {k: v.model_dump(exclude_none=True) for k, v in (spec.profiles or {}).items()}
+        or None,
         "n": spec.n,
         "format": spec.format,
         "think": getattr(teacher, "think", None),
@@ -75,28 +76,37 @@ def _profiles(recipe: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]]]
     return [(name, {**base, **opts}) for name, opts in recipe["profiles"].items()]
 
 
-def make_request(messages: tuple[dict[str, str], ...], decode: dict[str, Any], k: int,
-                 fmt: Any, think: Any) -> TeacherRequest:
+def make_request(
+    messages: tuple[dict[str, str], ...], decode: dict[str, Any], k: int, fmt: Any, think: Any
+) -> TeacherRequest:
     options = {key: v for key, v in decode.items() if key not in _REQUEST_FIELDS}
     options["seed"] = int(options.get("seed", 0)) + k
-    return TeacherRequest(messages=messages, options=options, format=fmt, think=think,
-                          logprobs=bool(decode.get("logprobs")), top_logprobs=decode.get("top_logprobs"))
+    return TeacherRequest(
+        messages=messages,
+        options=options,
+        format=fmt,
+        think=think,
+        logprobs=bool(decode.get("logprobs")),
+        top_logprobs=decode.get("top_logprobs"),
+    )
 
 
 def generation_key(identity: dict[str, Any], request: TeacherRequest, k: int) -> str:
     """Exactly what is sent, plus the candidate index. A profile's *name* is not keyed (it is
     never sent): its options are."""
-    return content_hash({
-        "type": "generation",
-        "teacher": identity,
-        "messages": list(request.messages),
-        "options": request.options,
-        "format": request.format,
-        "think": request.think,
-        "logprobs": request.logprobs,
-        "top_logprobs": request.top_logprobs,
-        "candidate": k,
-    })
+    return content_hash(
+        {
+            "type": "generation",
+            "teacher": identity,
+            "messages": list(request.messages),
+            "options": request.options,
+            "format": request.format,
+            "think": request.think,
+            "logprobs": request.logprobs,
+            "top_logprobs": request.top_logprobs,
+            "candidate": k,
+        }
+    )
 
 
 def messages_for(system: str | None, prompt: str) -> tuple[dict[str, str], ...]:
@@ -106,7 +116,9 @@ def messages_for(system: str | None, prompt: str) -> tuple[dict[str, str], ...]:
 
 
 class GenerateRunner:
-    def __init__(self, build: Any, node: GraphNode, recipe: dict[str, Any], stats: NodeStats) -> None:
+    def __init__(
+        self, build: Any, node: GraphNode, recipe: dict[str, Any], stats: NodeStats
+    ) -> None:
         self.b = build
         self.node = node
         self.recipe = recipe
@@ -133,7 +145,9 @@ class GenerateRunner:
         return self.recipe["on_truncation"] == "keep"
 
     def cached(self, key: str) -> bool:
-        return self.b.cache.has(GEN, key) or (self.keeps_truncated and self.b.cache.has(TRUNCATED, key))
+        return self.b.cache.has(GEN, key) or (
+            self.keeps_truncated and self.b.cache.has(TRUNCATED, key)
+        )
 
     def lookup(self, key: str) -> dict[str, Any] | None:
         record = self.b.cache.get(GEN, key)
@@ -174,9 +188,13 @@ class GenerateRunner:
             for w in workers:
                 w.cancel()
         if b.options.offline and missing:
-            shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
-            raise OfflineMiss(f"--offline: node '{self.node.ref}' has {len(missing)} generation(s) "
-                              f"not in the cache: {shown}")
+            shown = ", ".join(missing[:10]) + (
+                f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+            )
+            raise OfflineMiss(
+                f"--offline: node '{self.node.ref}' has {len(missing)} generation(s) "
+                f"not in the cache: {shown}"
+            )
         stats.extra["to_compute"] = len(missing)
         return len(missing)
 
@@ -189,7 +207,8 @@ class GenerateRunner:
         progress.in_flight += 1
         try:
             response, attempts, seconds = await b.teachers.call(
-                self.node.target, self.node.spec.teacher, job.request)
+                self.node.target, self.node.spec.teacher, job.request
+            )
         except TeacherCallError as exc:
             attempts = getattr(exc, "attempts", 1)
             stats.teacher_calls += attempts
@@ -228,11 +247,22 @@ class GenerateRunner:
     def schema(self, input_schema: pa.Schema) -> pa.Schema:
         import pyarrow as pa
 
-        added: dict[str, pa.DataType] = {C.ID: pa.string(), C.PARENT: pa.string(), C.CANDIDATE: pa.int64()}
+        added: dict[str, pa.DataType] = {
+            C.ID: pa.string(),
+            C.PARENT: pa.string(),
+            C.CANDIDATE: pa.int64(),
+        }
         if self.recipe["profiles"]:
             added[C.PROFILE] = pa.string()
-        added.update({C.SYSTEM: pa.string(), C.PROMPT: pa.string(), C.COMPLETION: pa.string(),
-                      C.DONE_REASON: pa.string(), C.key_col(self.node.ref.node): pa.string()})
+        added.update(
+            {
+                C.SYSTEM: pa.string(),
+                C.PROMPT: pa.string(),
+                C.COMPLETION: pa.string(),
+                C.DONE_REASON: pa.string(),
+                C.key_col(self.node.ref.node): pa.string(),
+            }
+        )
         if self.node.parser is not None:
             added.update({k: arrow_type(t) for k, t in self.node.parser.outputs.items()})
             added[C.PARSE_ERROR] = pa.string()
@@ -286,13 +316,19 @@ def _plain_logprobs(items: Any) -> list[dict[str, Any]] | None:
         return None
     out = []
     for item in items:
-        tops = [{"token": t.get("token"), "logprob": t.get("logprob")} for t in item.get("top_logprobs") or []]
-        out.append({"token": item.get("token"), "logprob": item.get("logprob"), "top_logprobs": tops})
+        tops = [
+            {"token": t.get("token"), "logprob": t.get("logprob")}
+            for t in item.get("top_logprobs") or []
+        ]
+        out.append(
+            {"token": item.get("token"), "logprob": item.get("logprob"), "top_logprobs": tops}
+        )
     return out
 
 
-async def run_generate(build: Any, node: GraphNode, recipe: dict[str, Any], input_digest: str,
-                       stats: NodeStats) -> tuple[Any, list[Failure]]:
+async def run_generate(
+    build: Any, node: GraphNode, recipe: dict[str, Any], input_digest: str, stats: NodeStats
+) -> tuple[Any, list[Failure]]:
     """Returns (writer or None when a dry run cannot know the rows, failures)."""
     runner = GenerateRunner(build, node, recipe, stats)
     t0 = time.perf_counter()

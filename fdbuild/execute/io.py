@@ -63,7 +63,7 @@ class Outputs:
         if digest in self._memory:
             rows = self._memory[digest][1]
             for i in range(0, len(rows), 8192):
-                yield rows[i:i + 8192]
+                yield rows[i : i + 8192]
             return
         yield from self.store.read_batches(digest)
 

@@ -28,7 +28,9 @@ def logprobs_type() -> pa.DataType:
 
     top = pa.struct([("token", pa.string()), ("logprob", pa.float64())])
     return pa.list_(
-        pa.struct([("token", pa.string()), ("logprob", pa.float64()), ("top_logprobs", pa.list_(top))])
+        pa.struct(
+            [("token", pa.string()), ("logprob", pa.float64()), ("top_logprobs", pa.list_(top))]
+        )
     )
 
 

@@ -77,10 +77,15 @@ def _row_id(row: dict[str, Any], id_col: str | None, path: Any, line: int) -> st
     return str(value)
 
 
-def _duplicate_message(node: GraphNode, path: Any, rid: str, first: int, again: int,
-                       id_col: str | None) -> str:
+def _duplicate_message(
+    node: GraphNode, path: Any, rid: str, first: int, again: int, id_col: str | None
+) -> str:
     if id_col is None:
-        return (f"{path}: rows {first} and {again} are identical (same content hash {rid}); "
-                f"remove the duplicate or name an 'id:' column ({node.where('id')})")
-    return (f"{path}: duplicate id '{rid}' in column '{id_col}' (rows {first} and {again}); "
-            f"ids must be unique ({node.where('id')})")
+        return (
+            f"{path}: rows {first} and {again} are identical (same content hash {rid}); "
+            f"remove the duplicate or name an 'id:' column ({node.where('id')})"
+        )
+    return (
+        f"{path}: duplicate id '{rid}' in column '{id_col}' (rows {first} and {again}); "
+        f"ids must be unique ({node.where('id')})"
+    )

@@ -38,8 +38,14 @@ class _Teacher:
 class TeacherPool:
     """All teachers of a build, shared by every node that names them."""
 
-    def __init__(self, *, offline: bool, recorded: dict[str, dict[str, Any]],
-                 retry_base_s: float = 0.5, retry_cap_s: float = 20.0) -> None:
+    def __init__(
+        self,
+        *,
+        offline: bool,
+        recorded: dict[str, dict[str, Any]],
+        retry_base_s: float = 0.5,
+        retry_cap_s: float = 20.0,
+    ) -> None:
         self.offline = offline
         self.recorded = recorded  # spec canonical -> identity dict from the lock
         self.retry_base_s = retry_base_s
@@ -66,8 +72,9 @@ class TeacherPool:
             sid = self._ids[id(spec)] = self.spec_id(spec)
         teacher = self._teachers.get(sid)
         if teacher is None:
-            teacher = _Teacher(spec=spec, semaphore=asyncio.Semaphore(spec.concurrency),
-                               resolving=asyncio.Lock())
+            teacher = _Teacher(
+                spec=spec, semaphore=asyncio.Semaphore(spec.concurrency), resolving=asyncio.Lock()
+            )
             self._teachers[sid] = teacher
         return teacher
 
@@ -86,17 +93,26 @@ class TeacherPool:
         if self.offline:
             rec = self.recorded.get(self.offline_key(teacher.spec))
             if rec is None:
-                raise OfflineMiss(f"--offline: teacher '{name}' of {target.path.name} "
-                                  f"({teacher.spec.model}) has no digest recorded in fdbuild.lock; "
-                                  "build once with the teacher up")
-            fields: dict[str, Any] = {k: rec.get(k) for k in ('provider', 'model', 'digest', 'server_version')}
+                raise OfflineMiss(
+                    f"--offline: teacher '{name}' of {target.path.name} "
+                    f"({teacher.spec.model}) has no digest recorded in fdbuild.lock; "
+                    "build once with the teacher up"
+                )
+            fields: dict[str, Any] = {
+                k: rec.get(k) for k in ("provider", "model", "digest", "server_version")
+            }
             return TeacherIdentity(**fields)
         if teacher.provider is None:
             teacher.provider = make_provider(teacher.spec)
         return await teacher.provider.resolve()
 
-    async def call(self, target: LoadedTarget, name: str, request: TeacherRequest,
-                   on_start: Callable[[], None] | None = None) -> tuple[TeacherResponse, int, float]:
+    async def call(
+        self,
+        target: LoadedTarget,
+        name: str,
+        request: TeacherRequest,
+        on_start: Callable[[], None] | None = None,
+    ) -> tuple[TeacherResponse, int, float]:
         """Send with retries. Returns (response, attempts, seconds of the last attempt)."""
         teacher = self._get(target, name)
         assert teacher.provider is not None and teacher.semaphore is not None
@@ -110,12 +126,16 @@ class TeacherPool:
                 self.calls += 1
                 t0 = time.perf_counter()
                 try:
-                    response = await asyncio.wait_for(teacher.provider.generate(request),
-                                                      timeout=teacher.spec.timeout_s)
+                    response = await asyncio.wait_for(
+                        teacher.provider.generate(request), timeout=teacher.spec.timeout_s
+                    )
                     return response, attempts, time.perf_counter() - t0
                 except asyncio.TimeoutError:
-                    error = TeacherCallError(f"no reply within {teacher.spec.timeout_s}s",
-                                             retryable=True, reason="timeout")
+                    error = TeacherCallError(
+                        f"no reply within {teacher.spec.timeout_s}s",
+                        retryable=True,
+                        reason="timeout",
+                    )
                 except TeacherCallError as exc:
                     error = exc
             if not error.retryable or attempts > retries:

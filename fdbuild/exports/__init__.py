@@ -41,5 +41,7 @@ def validate_export(node: Any, columns: list[str]) -> None:
     for col in needed:
         if col not in columns:
             shown = ", ".join(c for c in columns if not c.startswith("_"))
-            raise SpecError(f"{node.where('format')}: export '{node.ref.node}' ({node.spec.format}) "
-                            f"needs column '{col}', which its input does not have; columns available: {shown}")
+            raise SpecError(
+                f"{node.where('format')}: export '{node.ref.node}' ({node.spec.format}) "
+                f"needs column '{col}', which its input does not have; columns available: {shown}"
+            )

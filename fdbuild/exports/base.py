@@ -25,8 +25,10 @@ class Exporter:
     def required_columns(cls, spec: Any) -> list[str]:
         unknown = set(spec.options) - cls.known_options
         if unknown:
-            raise ValueError(f"unknown export option(s) {', '.join(sorted(unknown))} for "
-                             f"{spec.format} (options: {', '.join(sorted(cls.known_options)) or 'none'})")
+            raise ValueError(
+                f"unknown export option(s) {', '.join(sorted(unknown))} for "
+                f"{spec.format} (options: {', '.join(sorted(cls.known_options)) or 'none'})"
+            )
         return list(spec.columns or [])
 
     def records(self, rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:

@@ -31,10 +31,15 @@ class SftExport(Exporter):
         response = self.options.get("response", C.COMPLETION)
         system_opt = self.options.get("system")
         for row in rows:
-            yield {"id": row[C.ID], "messages": chat_messages(row, row.get(response) or "", system_opt)}
+            yield {
+                "id": row[C.ID],
+                "messages": chat_messages(row, row.get(response) or "", system_opt),
+            }
 
 
-def chat_messages(row: dict[str, Any], assistant: str | None, system_opt: Any = None) -> list[dict[str, str]]:
+def chat_messages(
+    row: dict[str, Any], assistant: str | None, system_opt: Any = None
+) -> list[dict[str, str]]:
     """[system?, user, assistant?] from a generated row's rendered prompt."""
     system = row.get(C.SYSTEM) if system_opt is None else (system_opt or None)
     msgs = [{"role": "system", "content": system}] if system else []

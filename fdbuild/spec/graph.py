@@ -88,16 +88,19 @@ def load_graph(paths: Sequence[Path], overrides: Sequence[Override] = ()) -> Gra
     for node in nodes.values():
         for dep in node.inputs:
             if dep not in nodes:
-                raise SpecError(f"{node.where('input')}: node '{node.ref.node}' reads '{dep.node}', "
-                                f"which is not a node of {targets[dep.target].path.name} "
-                                f"(nodes: {', '.join(targets[dep.target].spec.nodes)})")
+                raise SpecError(
+                    f"{node.where('input')}: node '{node.ref.node}' reads '{dep.node}', "
+                    f"which is not a node of {targets[dep.target].path.name} "
+                    f"(nodes: {', '.join(targets[dep.target].spec.nodes)})"
+                )
     for graph_node in nodes.values():
         for dep in graph_node.inputs:
             if nodes[dep].kind == "export":
                 raise SpecError(
                     f"{graph_node.where('input')}: node '{graph_node.ref.node}' reads export "
                     f"'{dep}', but an export ends a pipeline (it writes a file, not rows); "
-                    f"read the export's input '{nodes[dep].spec.input}' instead")
+                    f"read the export's input '{nodes[dep].spec.input}' instead"
+                )
     wanted = _wanted(nodes, roots)
     nodes = {r: n for r, n in nodes.items() if r in wanted}
     order = _toposort(nodes)
@@ -110,25 +113,32 @@ def load_graph(paths: Sequence[Path], overrides: Sequence[Override] = ()) -> Gra
 def _register(by_path: dict[Path, LoadedTarget], target: LoadedTarget) -> None:
     for other in by_path.values():
         if other.name == target.name and other.path != target.path:
-            raise SpecError(f"{target.path}: target name '{target.name}' is also used by "
-                            f"{other.path}; give one of them another 'name:'")
+            raise SpecError(
+                f"{target.path}: target name '{target.name}' is also used by "
+                f"{other.path}; give one of them another 'name:'"
+            )
     by_path[target.path] = target
 
 
-def _resolve_input(target: LoadedTarget, node: str, raw: str,
-                   by_path: dict[Path, LoadedTarget]) -> tuple[NodeRef, list[LoadedTarget]]:
+def _resolve_input(
+    target: LoadedTarget, node: str, raw: str, by_path: dict[Path, LoadedTarget]
+) -> tuple[NodeRef, list[LoadedTarget]]:
     if "#" not in raw:
         if raw not in target.spec.nodes:
-            raise SpecError(f"{target.where('nodes', node, 'input')}: node '{node}' reads '{raw}', "
-                            f"which is not a node here (nodes: {', '.join(target.spec.nodes)}); "
-                            "for another file's node write other.yaml#node")
+            raise SpecError(
+                f"{target.where('nodes', node, 'input')}: node '{node}' reads '{raw}', "
+                f"which is not a node here (nodes: {', '.join(target.spec.nodes)}); "
+                "for another file's node write other.yaml#node"
+            )
         return NodeRef(target.name, raw), []
     file_part, _, node_part = raw.partition("#")
     path = target.resolve_path(file_part)
     if path in by_path:
         return NodeRef(by_path[path].name, node_part), []
     if not path.exists():
-        raise SpecError(f"{target.where('nodes', node, 'input')}: input '{raw}': no such file {path}")
+        raise SpecError(
+            f"{target.where('nodes', node, 'input')}: input '{raw}': no such file {path}"
+        )
     other = load_target(path)
     _register(by_path, other)
     return NodeRef(other.name, node_part), [other]
@@ -160,8 +170,10 @@ def _toposort(nodes: dict[NodeRef, GraphNode]) -> list[NodeRef]:
                 if state.get(ref) == 2:
                     continue
                 if state.get(ref) == 1:
-                    cycle = path[path.index(ref):] + [ref]
-                    raise SpecError(f"{nodes[ref].where('input')}: cycle: " + " -> ".join(map(str, cycle)))
+                    cycle = path[path.index(ref) :] + [ref]
+                    raise SpecError(
+                        f"{nodes[ref].where('input')}: cycle: " + " -> ".join(map(str, cycle))
+                    )
                 state[ref] = 1
                 path.append(ref)
             deps = nodes[ref].inputs
@@ -175,12 +187,16 @@ def _toposort(nodes: dict[NodeRef, GraphNode]) -> list[NodeRef]:
     return order
 
 
-def _missing(node: GraphNode, needed: Sequence[str], available: Sequence[str], what: str, *loc: Any) -> None:
+def _missing(
+    node: GraphNode, needed: Sequence[str], available: Sequence[str], what: str, *loc: Any
+) -> None:
     for col in needed:
         if col not in available:
             shown = ", ".join(c for c in available if not C.is_internal(c))
-            raise SpecError(f"{node.where(*loc)}: {what} names column '{col}', which node "
-                            f"'{node.ref.node}' does not receive; columns available: {shown}")
+            raise SpecError(
+                f"{node.where(*loc)}: {what} names column '{col}', which node "
+                f"'{node.ref.node}' does not receive; columns available: {shown}"
+            )
 
 
 def _propagate(graph: Graph, node: GraphNode) -> None:
@@ -197,23 +213,29 @@ def _source_columns(graph: Graph, node: GraphNode, _: list[str]) -> list[str]:
         raise SpecError(f"{node.where('path')}: source file not found: {path}")
     cols = peek_columns(path, source_format(path, spec.format))
     if spec.id is not None and spec.id not in cols:
-        raise SpecError(f"{node.where('id')}: id column '{spec.id}' is not in {path.name} "
-                        f"(columns: {', '.join(cols)})")
+        raise SpecError(
+            f"{node.where('id')}: id column '{spec.id}' is not in {path.name} "
+            f"(columns: {', '.join(cols)})"
+        )
     return [C.ID, *[c for c in cols if c != C.ID]]
 
 
 def _generate_columns(graph: Graph, node: GraphNode, upstream: list[str]) -> list[str]:
     spec: m.GenerateNode = node.spec
     if spec.teacher not in node.target.spec.teachers:
-        raise SpecError(f"{node.where('teacher')}: unknown teacher '{spec.teacher}' "
-                        f"(teachers: {', '.join(node.target.spec.teachers) or 'none defined'})")
+        raise SpecError(
+            f"{node.where('teacher')}: unknown teacher '{spec.teacher}' "
+            f"(teachers: {', '.join(node.target.spec.teachers) or 'none defined'})"
+        )
     for field, text in (("template", spec.template), ("system", spec.system)):
         if text is None:
             continue
         try:
             tpl = parse_template(text)
         except TemplateSyntaxError as exc:
-            raise SpecError(f"{node.where(field)}: {field} of node '{node.ref.node}': {exc}") from None
+            raise SpecError(
+                f"{node.where(field)}: {field} of node '{node.ref.node}': {exc}"
+            ) from None
         _missing(node, tpl.columns, upstream, f"{field} placeholder", field)
         if field == "template":
             node.template = tpl
@@ -243,8 +265,10 @@ def _extend(node: GraphNode, upstream: list[str], added: list[str]) -> list[str]
     base = [c for c in upstream if c not in added or c == C.ID]
     clash = [c for c in added if c in upstream and not C.is_internal(c) and c not in (C.CANDIDATE,)]
     if clash and node.kind == "gate":
-        raise SpecError(f"{node.where('check')}: gate '{node.ref.node}' would overwrite column(s) "
-                        f"{', '.join(clash)} of an earlier node; set 'prefix:' on this gate")
+        raise SpecError(
+            f"{node.where('check')}: gate '{node.ref.node}' would overwrite column(s) "
+            f"{', '.join(clash)} of an earlier node; set 'prefix:' on this gate"
+        )
     return base + [c for c in added if c not in base]
 
 
@@ -252,8 +276,10 @@ def _gate_columns(graph: Graph, node: GraphNode, upstream: list[str]) -> list[st
     spec: m.GateNode = node.spec
     cls = get_check_class(spec.check)
     if cls is None:
-        raise SpecError(f"{node.where('check')}: unknown check '{spec.check}' "
-                        f"(checks: {', '.join(available_checks())})")
+        raise SpecError(
+            f"{node.where('check')}: unknown check '{spec.check}' "
+            f"(checks: {', '.join(available_checks())})"
+        )
     from pydantic import ValidationError
 
     try:
@@ -266,7 +292,9 @@ def _gate_columns(graph: Graph, node: GraphNode, upstream: list[str]) -> list[st
             where = node.where("params", *loc)
             if err["type"] == "extra_forbidden":
                 allowed = ", ".join(cls.Params.model_fields)
-                lines.append(f"{where}: unknown param '{key}' for check '{spec.check}' (params: {allowed})")
+                lines.append(
+                    f"{where}: unknown param '{key}' for check '{spec.check}' (params: {allowed})"
+                )
             else:
                 lines.append(f"{where}: params.{key}: {err['msg']}")
         raise SpecError("\n".join(lines)) from None
@@ -274,15 +302,19 @@ def _gate_columns(graph: Graph, node: GraphNode, upstream: list[str]) -> list[st
     if getattr(cls, "needs_teacher", False):
         teacher = getattr(params, "teacher", None)
         if teacher not in node.target.spec.teachers:
-            raise SpecError(f"{node.where('params', 'teacher')}: unknown teacher '{teacher}' "
-                            f"(teachers: {', '.join(node.target.spec.teachers) or 'none defined'})")
+            raise SpecError(
+                f"{node.where('params', 'teacher')}: unknown teacher '{teacher}' "
+                f"(teachers: {', '.join(node.target.spec.teachers) or 'none defined'})"
+            )
         tpl_text = getattr(params, "template", None)
         if tpl_text:
             try:
                 tpl = parse_template(tpl_text)
             except TemplateSyntaxError as exc:
                 raise SpecError(f"{node.where('params', 'template')}: {exc}") from None
-            _missing(node, tpl.columns, upstream, "judge template placeholder", "params", "template")
+            _missing(
+                node, tpl.columns, upstream, "judge template placeholder", "params", "template"
+            )
     _missing(node, list(check.reads()), upstream, f"check '{spec.check}'", "params")
     for path_name, path in check.file_deps().items():
         if not path.exists():
@@ -296,8 +328,10 @@ def _gate_columns(graph: Graph, node: GraphNode, upstream: list[str]) -> list[st
         raise SpecError(f"{node.where('keep')}: {exc}") from None
     for key in spec.keep:
         if key not in outputs:
-            raise SpecError(f"{node.where('keep', key)}: keep rule on '{key}', which check "
-                            f"'{spec.check}' does not produce (it produces: {', '.join(outputs)})")
+            raise SpecError(
+                f"{node.where('keep', key)}: keep rule on '{key}', which check "
+                f"'{spec.check}' does not produce (it produces: {', '.join(outputs)})"
+            )
     node.check = check
     prefix = spec.prefix or ""
     added = [prefix + c for c in outputs] + [C.pass_col(node.ref.node)]
@@ -310,30 +344,48 @@ def _select_columns(graph: Graph, node: GraphNode, upstream: list[str]) -> list[
     spec: m.SelectNode = node.spec
     for gate in spec.gates or []:
         if C.pass_col(gate) not in upstream:
-            gates = [c[len("_pass_"):] for c in C.pass_columns(upstream)]
-            raise SpecError(f"{node.where('gates')}: '{gate}' is not a gate upstream of "
-                            f"'{node.ref.node}' (gates: {', '.join(gates) or 'none'})")
+            gates = [c[len("_pass_") :] for c in C.pass_columns(upstream)]
+            raise SpecError(
+                f"{node.where('gates')}: '{gate}' is not a gate upstream of "
+                f"'{node.ref.node}' (gates: {', '.join(gates) or 'none'})"
+            )
     return upstream
 
 
 VOTE_COLUMNS = ("vote_size", "vote_total", "vote_share")
-PAIR_COLUMNS = (C.ID, C.PARENT, C.SYSTEM, C.PROMPT, "chosen", "rejected", "chosen_score",
-                "rejected_score", "margin", "chosen_id", "rejected_id")
+PAIR_COLUMNS = (
+    C.ID,
+    C.PARENT,
+    C.SYSTEM,
+    C.PROMPT,
+    "chosen",
+    "rejected",
+    "chosen_score",
+    "rejected_score",
+    "margin",
+    "chosen_id",
+    "rejected_id",
+)
 
 
-def _candidate_checks(node: GraphNode, upstream: list[str], needed: list[str],
-                      gates: list[str] | None, loc: str) -> None:
+def _candidate_checks(
+    node: GraphNode, upstream: list[str], needed: list[str], gates: list[str] | None, loc: str
+) -> None:
     """vote and pairs group candidates by ``_parent``: they need a generate node upstream,
     the columns they rank by, and only gates that exist upstream."""
     if C.PARENT not in upstream:
-        raise SpecError(f"{node.where('input')}: {node.kind} node '{node.ref.node}' groups "
-                        f"candidates by '{C.PARENT}', so its input must come from a generate node")
+        raise SpecError(
+            f"{node.where('input')}: {node.kind} node '{node.ref.node}' groups "
+            f"candidates by '{C.PARENT}', so its input must come from a generate node"
+        )
     _missing(node, needed, upstream, node.kind, loc)
     for gate in gates or []:
         if C.pass_col(gate) not in upstream:
-            known = [c[len("_pass_"):] for c in C.pass_columns(upstream)]
-            raise SpecError(f"{node.where('gates')}: '{gate}' is not a gate upstream of "
-                            f"'{node.ref.node}' (gates: {', '.join(known) or 'none'})")
+            known = [c[len("_pass_") :] for c in C.pass_columns(upstream)]
+            raise SpecError(
+                f"{node.where('gates')}: '{gate}' is not a gate upstream of "
+                f"'{node.ref.node}' (gates: {', '.join(known) or 'none'})"
+            )
 
 
 def _vote_columns(graph: Graph, node: GraphNode, upstream: list[str]) -> list[str]:

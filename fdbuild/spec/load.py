@@ -34,7 +34,9 @@ class Override:
     @classmethod
     def parse(cls, text: str) -> Override:
         if "=" not in text:
-            raise SpecError(f"--set {text!r}: expected PATH=VALUE, e.g. teachers.main.model=qwen2.5:7b")
+            raise SpecError(
+                f"--set {text!r}: expected PATH=VALUE, e.g. teachers.main.model=qwen2.5:7b"
+            )
         key, _, raw = text.partition("=")
         path = tuple(p for p in key.strip().split("."))
         if not key.strip() or any(not p for p in path):
@@ -107,7 +109,9 @@ def _default_providers(data: dict[str, Any]) -> None:
                 teacher.setdefault("provider", "ollama")
 
 
-def _format_error(target_path: Path, raw: Any, err: ErrorDetails, overrides: Sequence[Override]) -> str:
+def _format_error(
+    target_path: Path, raw: Any, err: ErrorDetails, overrides: Sequence[Override]
+) -> str:
     loc = [p for p in err["loc"]]
     line = line_of(raw, loc)
     where = f"{target_path}:{line}" if line else str(target_path)
@@ -127,8 +131,16 @@ def _format_error(target_path: Path, raw: Any, err: ErrorDetails, overrides: Seq
 
 
 _UNION_TAGS = {
-    "source", "generate", "gate", "select", "vote", "pairs", "export",
-    "ollama", "llamacpp", "openai",
+    "source",
+    "generate",
+    "gate",
+    "select",
+    "vote",
+    "pairs",
+    "export",
+    "ollama",
+    "llamacpp",
+    "openai",
 }
 
 

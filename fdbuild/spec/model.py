@@ -112,8 +112,9 @@ class GenerateNode(NodeBase):
         None, description="Structured output: 'json' or a JSON schema (keyed)."
     )
     on_truncation: Literal["fail", "keep"] = Field(
-        "fail", description="A reply cut by num_predict: a recorded failure (retried next "
-        "build), or kept as the result (done_reason 'length') for models that ramble."
+        "fail",
+        description="A reply cut by num_predict: a recorded failure (retried next "
+        "build), or kept as the result (done_reason 'length') for models that ramble.",
     )
 
 

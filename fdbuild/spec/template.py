@@ -60,14 +60,18 @@ def parse_template(text: str) -> Template:
     try:
         raw = list(string.Formatter().parse(text))
     except ValueError as exc:
-        raise TemplateSyntaxError(f"malformed braces ({exc}); write {{{{ and }}}} for literal braces") from exc
+        raise TemplateSyntaxError(
+            f"malformed braces ({exc}); write {{{{ and }}}} for literal braces"
+        ) from exc
     parts: list[tuple[str, str | None]] = []
     for literal, field, spec, conversion in raw:
         if field is None:
             parts.append((literal, None))
             continue
         if field == "" or field.isdigit():
-            raise TemplateSyntaxError("empty or positional placeholder '{}'; name a column: {column}")
+            raise TemplateSyntaxError(
+                "empty or positional placeholder '{}'; name a column: {column}"
+            )
         if not _PLAIN.match(field) or field != field.strip():
             raise TemplateSyntaxError(
                 f"placeholder '{{{field}}}' is not a plain column name "

@@ -35,7 +35,9 @@ class ArtifactStore:
     def writer(self, schema: pa.Schema) -> ArtifactWriter:
         return ArtifactWriter(self, schema)
 
-    def read_batches(self, digest: str, batch_rows: int = BATCH_ROWS) -> Iterator[list[dict[str, Any]]]:
+    def read_batches(
+        self, digest: str, batch_rows: int = BATCH_ROWS
+    ) -> Iterator[list[dict[str, Any]]]:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -43,8 +45,10 @@ class ArtifactStore:
         try:
             pf = pq.ParquetFile(path)
         except (OSError, pa.ArrowInvalid) as exc:
-            raise StoreError(f"artifact {digest} is missing or unreadable ({path}): {exc}; "
-                             "run the build again to recreate it") from None
+            raise StoreError(
+                f"artifact {digest} is missing or unreadable ({path}): {exc}; "
+                "run the build again to recreate it"
+            ) from None
         for batch in pf.iter_batches(batch_size=batch_rows):
             yield batch.to_pylist()
 

@@ -65,7 +65,7 @@ class RowCache:
             return
         for k in self._cache.iterkeys():
             if isinstance(k, str) and k.startswith(space):
-                yield k[len(space):]
+                yield k[len(space) :]
 
     def delete(self, space: str, key: str) -> None:
         if self._cache is not None:

@@ -12,8 +12,12 @@ TARGET = "targets/basic.yaml"
 
 
 def setup(project: ProjectDir, server, **kw) -> None:
-    project.gen({"targets/data/questions.jsonl": questions_jsonl(30),
-                 TARGET: basic_target(server.url, **kw)})
+    project.gen(
+        {
+            "targets/data/questions.jsonl": questions_jsonl(30),
+            TARGET: basic_target(server.url, **kw),
+        }
+    )
 
 
 def requests_during(server, fn):
@@ -27,8 +31,9 @@ def export_bytes(project: ProjectDir) -> bytes:
 
 
 @pytest.mark.parametrize("provider", ["ollama", "openai"])
-def test_edit_sequence_costs_exactly_what_it_invalidates(project: ProjectDir, ollama_server,
-                                                         provider: str) -> None:
+def test_edit_sequence_costs_exactly_what_it_invalidates(
+    project: ProjectDir, ollama_server, provider: str
+) -> None:
     def target(**kw):
         return basic_target(ollama_server.url, provider=provider, max_chars=150, **kw)
 
@@ -73,7 +78,9 @@ def test_edit_sequence_costs_exactly_what_it_invalidates(project: ProjectDir, ol
     if provider == "ollama":
         ollama_server.set_digest("qwen2.5-coder:7b", "b" * 64)
     else:  # OpenAI-compatible servers report no digest: the declared revision stands in
-        project.gen({TARGET: target(n=3, keep="{rule_reason: {in: [ok, too_long]}}", revision="r2")})
+        project.gen(
+            {TARGET: target(n=3, keep="{rule_reason: {in: [ok, too_long]}}", revision="r2")}
+        )
     n, res = requests_during(ollama_server, lambda: project.build(TARGET, "--json"))
     assert n == 105 and res.json()["teacher_calls"] == 105
 
@@ -117,7 +124,15 @@ def test_json_summary_shape(project: ProjectDir, ollama_server) -> None:
     summary = project.build(TARGET, "--json").json()
     assert set(summary) == {"run_id", "target", "nodes", "teacher_calls", "failed"}
     for node in summary["nodes"].values():
-        assert set(node) == {"rows_in", "rows_out", "cached", "computed", "failed", "teacher_calls", "wall_s"}
+        assert set(node) == {
+            "rows_in",
+            "rows_out",
+            "cached",
+            "computed",
+            "failed",
+            "teacher_calls",
+            "wall_s",
+        }
     assert summary["nodes"]["answers"]["computed"] == 60
     lock = project.read("fdbuild.lock")
     assert summary["run_id"] in lock
@@ -136,14 +151,17 @@ def test_flaky_teacher_is_retried(project: ProjectDir, ollama_server, fault: str
 
 
 @pytest.mark.parametrize("provider", ["ollama", "openai"])
-def test_failures_are_recorded_not_cached_and_retried(project: ProjectDir, ollama_server,
-                                                      provider: str) -> None:
+def test_failures_are_recorded_not_cached_and_retried(
+    project: ProjectDir, ollama_server, provider: str
+) -> None:
     setup(project, ollama_server, retries=0, provider=provider)
     ollama_server.fail_every = 4
     ollama_server.fault = "500"
     res = project.build(TARGET, "--json", expect=3)
     assert res.json()["failed"] == 15
-    record = json.loads((project.root / ".fdbuild/runs" / f"{res.json()['run_id']}.json").read_text())
+    record = json.loads(
+        (project.root / ".fdbuild/runs" / f"{res.json()['run_id']}.json").read_text()
+    )
     assert len(record["failures"]) == 15
     assert {f["reason"] for f in record["failures"]} == {"http_500"}
     ollama_server.fail_every = None
@@ -169,7 +187,9 @@ def test_on_truncation_keep_then_fail_asks_again(project: ProjectDir, ollama_ser
 
     setup(project, ollama_server)
     ollama_server.responder = lambda req: Reply(text="a reply cut short", done_reason="length")
-    keep = basic_target(ollama_server.url).replace("    n: 2\n", "    n: 2\n    on_truncation: keep\n")
+    keep = basic_target(ollama_server.url).replace(
+        "    n: 2\n", "    n: 2\n    on_truncation: keep\n"
+    )
     project.gen({TARGET: keep})
     res = project.build(TARGET, "--json")
     assert res.json()["failed"] == 0 and ollama_server.generation_count == 60

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed: pip install 'fdbuild[embedded]'")
+pytest.importorskip(
+    "llama_cpp", reason="llama-cpp-python is not installed: pip install 'fdbuild[embedded]'"
+)
 
 from fdbuild.providers.llamacpp import bundled_gguf_path  # noqa: E402
 from tests.support.project import ProjectDir  # noqa: E402
@@ -20,8 +22,11 @@ def small_quickstart(project: ProjectDir, rows: int = 6) -> str:
     shutil.copytree(REPO / "examples/wikisql_mini", project.root / "examples/wikisql_mini")
     lines = (REPO / "examples/wikisql_mini/train.jsonl").read_text().splitlines()[:rows]
     project.gen({"examples/wikisql_mini/small.jsonl": "\n".join(lines) + "\n"})
-    text = (REPO / "targets/quickstart.yaml").read_text().replace("wikisql_mini/train.jsonl",
-                                                                  "wikisql_mini/small.jsonl")
+    text = (
+        (REPO / "targets/quickstart.yaml")
+        .read_text()
+        .replace("wikisql_mini/train.jsonl", "wikisql_mini/small.jsonl")
+    )
     project.gen({"targets/quickstart.yaml": text})
     return text
 

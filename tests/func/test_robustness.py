@@ -19,13 +19,24 @@ FDBUILD = [sys.executable, "-m", "fdbuild"]
 
 
 def setup(project: ProjectDir, server, **kw) -> None:
-    project.gen({"targets/data/questions.jsonl": questions_jsonl(30), TARGET: basic_target(server.url, **kw)})
+    project.gen(
+        {
+            "targets/data/questions.jsonl": questions_jsonl(30),
+            TARGET: basic_target(server.url, **kw),
+        }
+    )
 
 
 def spawn_build(project: ProjectDir, *args: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    return subprocess.Popen([*FDBUILD, "build", TARGET, *args], cwd=project.root, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [*FDBUILD, "build", TARGET, *args],
+        cwd=project.root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_for(predicate, timeout: float = 20.0) -> None:
@@ -77,8 +88,12 @@ def test_second_build_waits_for_the_first(project: ProjectDir, ollama_server) ->
 
 
 def test_unreachable_server_is_one_clear_message(project: ProjectDir) -> None:
-    project.gen({"targets/data/questions.jsonl": questions_jsonl(3),
-                 TARGET: basic_target("http://127.0.0.1:9")})
+    project.gen(
+        {
+            "targets/data/questions.jsonl": questions_jsonl(3),
+            TARGET: basic_target("http://127.0.0.1:9"),
+        }
+    )
     res = project.build(TARGET, expect=1)
     assert "127.0.0.1:9" in res.stderr and "OLLAMA_HOST" in res.stderr
     assert "Traceback" not in res.stderr
@@ -114,8 +129,11 @@ def test_lock_is_deterministic_and_unchanged_by_noop(project: ProjectDir, ollama
     lock1 = project.read("fdbuild.lock")
     project.build(TARGET)
     lock2 = project.read("fdbuild.lock")
+
     # only run ids change on a no-op rebuild
-    strip = lambda text: [ln for ln in text.splitlines() if " run: " not in ln and "parent:" not in ln]  # noqa: E731
+    def strip(text: str) -> list[str]:
+        return [ln for ln in text.splitlines() if " run: " not in ln and "parent:" not in ln]
+
     assert strip(lock1) == strip(lock2)
     assert "started_at" not in lock1 and "wall_s" not in lock1
 

@@ -34,7 +34,9 @@ def test_unknown_column_lists_available(project: ProjectDir) -> None:
     assert "basic.yaml:" in err
 
 
-@pytest.mark.parametrize("placeholder", ["{question.__class__}", "{question[0]}", "{question!r}", "{}"])
+@pytest.mark.parametrize(
+    "placeholder", ["{question.__class__}", "{question[0]}", "{question!r}", "{}"]
+)
 def test_only_plain_placeholders(project: ProjectDir, placeholder: str) -> None:
     err = build_error(project, basic_target(HOST, template=f"Q: {placeholder}"))
     assert "placeholder" in err
@@ -65,8 +67,12 @@ def test_invalid_yaml(project: ProjectDir) -> None:
 
 
 def test_duplicate_ids_are_named(project: ProjectDir) -> None:
-    project.gen({"targets/data/questions.jsonl": questions_jsonl(3) + questions_jsonl(1),
-                 TARGET: basic_target(HOST)})
+    project.gen(
+        {
+            "targets/data/questions.jsonl": questions_jsonl(3) + questions_jsonl(1),
+            TARGET: basic_target(HOST),
+        }
+    )
     res = project.build(TARGET, expect=2)
     assert "duplicate id 't000'" in res.stderr
 
@@ -92,8 +98,13 @@ nodes:
     format: jsonl
     path: out/down.jsonl
 """
-    project.gen({"targets/data/questions.jsonl": questions_jsonl(3), TARGET: upstream,
-                 "targets/down.yaml": downstream.replace("basic.yaml#", "nothere.yaml#")})
+    project.gen(
+        {
+            "targets/data/questions.jsonl": questions_jsonl(3),
+            TARGET: upstream,
+            "targets/down.yaml": downstream.replace("basic.yaml#", "nothere.yaml#"),
+        }
+    )
     res = project.build("targets/down.yaml", expect=2)
     assert "nothere.yaml" in res.stderr and "no such file" in res.stderr
     project.gen({"targets/down.yaml": downstream.replace("#checked", "#chekced")})
@@ -114,8 +125,13 @@ nodes:
     format: jsonl
     path: out/down.jsonl
 """
-    project.gen({"targets/data/questions.jsonl": questions_jsonl(5),
-                 TARGET: basic_target(ollama_server.url), "targets/down.yaml": downstream})
+    project.gen(
+        {
+            "targets/data/questions.jsonl": questions_jsonl(5),
+            TARGET: basic_target(ollama_server.url),
+            "targets/down.yaml": downstream,
+        }
+    )
     summary = project.build("targets/down.yaml", "--json").json()
     assert ollama_server.generation_count == 10
     assert "basic#answers" in summary["nodes"]
@@ -126,9 +142,12 @@ nodes:
 
 
 def test_reading_an_export_is_refused(project: ProjectDir) -> None:
-    text = basic_target(HOST) + """  again:
+    text = (
+        basic_target(HOST)
+        + """  again:
     kind: select
     input: export
 """
+    )
     err = build_error(project, text)
     assert "reads export" in err and "read the export's input 'kept' instead" in err

@@ -11,8 +11,10 @@ from tests.support.ollama_server import Reply
 from tests.support.project import ProjectDir
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLE_ROWS = [json.loads(line) for line in
-                (REPO / "examples/wikisql_mini/train.jsonl").read_text().splitlines()]
+EXAMPLE_ROWS = [
+    json.loads(line)
+    for line in (REPO / "examples/wikisql_mini/train.jsonl").read_text().splitlines()
+]
 
 
 def text2sql_responder(request: dict) -> Reply:
@@ -25,7 +27,11 @@ def text2sql_responder(request: dict) -> Reply:
     question = re.search(r"Question: (.*)", prompt).group(1).strip()
     row = rows[question]
     index = int(row["task_id"].rsplit("-", 1)[1])
-    sql = row["gold_sql"] if index % 2 == 0 else row["gold_sql"].replace(" FROM ", " FROM missing_", 1)
+    sql = (
+        row["gold_sql"]
+        if index % 2 == 0
+        else row["gold_sql"].replace(" FROM ", " FROM missing_", 1)
+    )
     return Reply(text=f"```sql\n{sql}\n```")
 
 
@@ -59,7 +65,9 @@ def test_text2sql_builds_with_reports(project: ProjectDir, ollama_server, monkey
     assert "quality" in shown and "gold_match_rate=0.5" in shown and "timing" in shown
 
 
-def test_threshold_and_judge_template_edits(project: ProjectDir, ollama_server, monkeypatch) -> None:
+def test_threshold_and_judge_template_edits(
+    project: ProjectDir, ollama_server, monkeypatch
+) -> None:
     monkeypatch.setenv("OLLAMA_HOST", ollama_server.url)
     target = copy_recipe(project, ollama_server)
     project.build("targets/text2sql_sft.yaml")
@@ -84,11 +92,18 @@ def test_threshold_and_judge_template_edits(project: ProjectDir, ollama_server, 
 def test_gates_work_on_a_source_of_pairs(project: ProjectDir) -> None:
     shutil.copytree(REPO / "examples/wikisql_mini", project.root / "examples/wikisql_mini")
     rows = EXAMPLE_ROWS[:6]
-    pairs = [{"id": r["task_id"], "sql": r["gold_sql"] if i % 3 else "SELECT nope FROM x",
-              "gold_sql": r["gold_sql"]} for i, r in enumerate(rows)]
-    project.gen({
-        "pairs.jsonl": "".join(json.dumps(p) + "\n" for p in pairs),
-        "t.yaml": """fdbuild: 1
+    pairs = [
+        {
+            "id": r["task_id"],
+            "sql": r["gold_sql"] if i % 3 else "SELECT nope FROM x",
+            "gold_sql": r["gold_sql"],
+        }
+        for i, r in enumerate(rows)
+    ]
+    project.gen(
+        {
+            "pairs.jsonl": "".join(json.dumps(p) + "\n" for p in pairs),
+            "t.yaml": """fdbuild: 1
 nodes:
   pairs: {kind: source, path: pairs.jsonl, id: id}
   executed:
@@ -100,7 +115,8 @@ nodes:
   kept: {kind: select, input: executed}
   out: {kind: export, input: kept, format: jsonl, path: out/kept.jsonl}
 """,
-    })
+        }
+    )
     summary = project.build("t.yaml", "--json").json()
     assert summary["nodes"]["kept"]["rows_out"] == 4
     db = (project.root / "examples/wikisql_mini/train.db").read_bytes()

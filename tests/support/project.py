@@ -54,8 +54,10 @@ class ProjectDir:
             os.chdir(old)
         result = CliResult(code, out.getvalue(), err.getvalue())
         if expect is not None and code != expect:
-            raise AssertionError(f"fdbuild {' '.join(args)} exited {code}, expected {expect}\n"
-                                 f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}")
+            raise AssertionError(
+                f"fdbuild {' '.join(args)} exited {code}, expected {expect}\n"
+                f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+            )
         return result
 
     def build(self, *args: str, expect: int | None = 0) -> CliResult:
@@ -70,20 +72,38 @@ def project(tmp_path: Path) -> ProjectDir:
 
 
 def questions_jsonl(count: int, start: int = 0) -> str:
-    return "".join(json.dumps({"task_id": f"t{i:03d}", "question": f"What is {i} plus {i}?",
-                               "gold": str(2 * i)}) + "\n" for i in range(start, start + count))
+    return "".join(
+        json.dumps(
+            {"task_id": f"t{i:03d}", "question": f"What is {i} plus {i}?", "gold": str(2 * i)}
+        )
+        + "\n"
+        for i in range(start, start + count)
+    )
 
 
-def basic_target(host: str, *, n: int = 2, template: str = "Question: {question}\nAnswer:",
-                 keep: str = "{rule_reason: ok}", min_chars: int = 10, max_chars: int = 2000, model: str = "qwen2.5-coder:7b",
-                 extra_teacher: str = "", retries: int = 4, provider: str = "ollama",
-                 revision: str = "r1") -> str:
+def basic_target(
+    host: str,
+    *,
+    n: int = 2,
+    template: str = "Question: {question}\nAnswer:",
+    keep: str = "{rule_reason: ok}",
+    min_chars: int = 10,
+    max_chars: int = 2000,
+    model: str = "qwen2.5-coder:7b",
+    extra_teacher: str = "",
+    retries: int = 4,
+    provider: str = "ollama",
+    revision: str = "r1",
+) -> str:
     """The acceptance-test target: source -> generate (n) -> rules gate -> select -> jsonl.
 
     ``provider="openai"`` talks to the test server's OpenAI-compatible /v1 endpoints, with
     a declared ``revision`` as the digest."""
-    where = (f"host: {host}" if provider == "ollama"
-             else f"provider: openai\n    base_url: {host}/v1\n    revision: {revision}")
+    where = (
+        f"host: {host}"
+        if provider == "ollama"
+        else f"provider: openai\n    base_url: {host}/v1\n    revision: {revision}"
+    )
     return f"""fdbuild: 1
 name: basic
 teachers:

@@ -12,8 +12,14 @@ from fdbuild.execute.generate import generation_key, make_request, messages_for
 from fdbuild.keys import KEY_VERSION, canonical_json, changed_parts, content_hash
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=4),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -25,7 +31,9 @@ def test_hash_ignores_key_order(d: dict) -> None:
     assert canonical_json(d) == canonical_json(reordered)
 
 
-@given(st.dictionaries(st.text(max_size=8), json_values, min_size=1, max_size=6), st.text(max_size=8))
+@given(
+    st.dictionaries(st.text(max_size=8), json_values, min_size=1, max_size=6), st.text(max_size=8)
+)
 def test_hash_changes_with_any_part(d: dict, extra: str) -> None:
     changed = {**d, "__extra__" + extra: 1}
     assert content_hash(changed) != content_hash(d)
@@ -46,7 +54,9 @@ IDENTITY = {"provider": "ollama", "model": "m:latest", "digest": "a" * 64}
 
 
 def key(decode=None, k=0, system="S", prompt="P", identity=IDENTITY):
-    req = make_request(messages_for(system, prompt), decode or {"temperature": 0.2, "seed": 7}, k, None, None)
+    req = make_request(
+        messages_for(system, prompt), decode or {"temperature": 0.2, "seed": 7}, k, None, None
+    )
     return generation_key(identity, req, k)
 
 
@@ -61,7 +71,10 @@ def test_generation_key_parts() -> None:
 
 
 def test_candidate_seeds_derive_from_base_seed() -> None:
-    seeds = [make_request(messages_for(None, "p"), {"seed": 7}, k, None, None).options["seed"] for k in range(3)]
+    seeds = [
+        make_request(messages_for(None, "p"), {"seed": 7}, k, None, None).options["seed"]
+        for k in range(3)
+    ]
     assert seeds == [7, 8, 9]
     # raising n keeps the earlier candidates' keys
     assert [key(k=k) for k in range(2)] == [key(k=k) for k in range(3)][:2]

@@ -125,4 +125,9 @@ def test_contract() -> None:
     check = SqlParseCheck(SqlParseCheck.Params(), base_dir=Path("."))
     assert get_check_class("sql_parse") is SqlParseCheck
     assert check.reads() == ["sql"]
-    assert set(SqlParseCheck.outputs) == {"parse_ok", "sql_normalized", "sql_parse_error", "read_only"}
+    assert set(SqlParseCheck.outputs) == {
+        "parse_ok",
+        "sql_normalized",
+        "sql_parse_error",
+        "read_only",
+    }

@@ -16,7 +16,9 @@ def test_render_plain_columns_and_escapes() -> None:
     assert parse_template("{x}").render({"x": {"b": 1, "a": [1]}}) == '{"a": [1], "b": 1}'
 
 
-@pytest.mark.parametrize("bad", ["{x.__class__}", "{x[0]}", "{x!r}", "{x:>10}", "{}", "{0}", "{unclosed"])
+@pytest.mark.parametrize(
+    "bad", ["{x.__class__}", "{x[0]}", "{x!r}", "{x:>10}", "{}", "{0}", "{unclosed"]
+)
 def test_refused(bad: str) -> None:
     with pytest.raises(TemplateSyntaxError):
         parse_template(bad)
@@ -33,7 +35,9 @@ def test_keep_rules() -> None:
     assert compile_keep({})({})
 
 
-@pytest.mark.parametrize("rule", [{"s": {"minimum": 1}}, {"s": {"min": "x"}}, {"s": {"in": "ok"}}, {"s": {}}])
+@pytest.mark.parametrize(
+    "rule", [{"s": {"minimum": 1}}, {"s": {"min": "x"}}, {"s": {"in": "ok"}}, {"s": {}}]
+)
 def test_keep_rule_errors(rule: dict) -> None:
     with pytest.raises(ValueError):
         compile_keep(rule)
