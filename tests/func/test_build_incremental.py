@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.support.project import ProjectDir, basic_target, questions_jsonl
+from tests.support.project import DOWNSTREAM_TARGET, ProjectDir, basic_target, questions_jsonl
 
 TARGET = "targets/basic.yaml"
 
@@ -212,12 +212,7 @@ def test_bad_parent_fails_before_any_work(project: ProjectDir, ollama_server) ->
 
 
 def test_offline_after_a_cross_file_build(project: ProjectDir, ollama_server) -> None:
-    downstream = """fdbuild: 1
-name: down
-nodes:
-  picked: {kind: select, input: basic.yaml#checked}
-  out: {kind: export, input: picked, format: jsonl, path: out/down.jsonl}
-"""
+    downstream = DOWNSTREAM_TARGET
     setup(project, ollama_server)
     project.gen({"targets/down.yaml": downstream})
     project.build("targets/down.yaml")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.project import ProjectDir, basic_target, questions_jsonl
+from tests.support.project import DOWNSTREAM_TARGET, ProjectDir, basic_target, questions_jsonl
 
 TARGET = "targets/basic.yaml"
 HOST = "http://127.0.0.1:9"
@@ -86,18 +86,7 @@ def test_unknown_gate_param_and_keep_field(project: ProjectDir) -> None:
 
 def test_cross_file_input_and_missing_file(project: ProjectDir) -> None:
     upstream = basic_target(HOST)
-    downstream = """fdbuild: 1
-name: down
-nodes:
-  picked:
-    kind: select
-    input: basic.yaml#checked
-  out:
-    kind: export
-    input: picked
-    format: jsonl
-    path: out/down.jsonl
-"""
+    downstream = DOWNSTREAM_TARGET
     project.gen(
         {
             "targets/data/questions.jsonl": questions_jsonl(3),
@@ -113,18 +102,7 @@ nodes:
 
 
 def test_cross_file_build_builds_upstream_first(project: ProjectDir, ollama_server) -> None:
-    downstream = """fdbuild: 1
-name: down
-nodes:
-  picked:
-    kind: select
-    input: basic.yaml#checked
-  out:
-    kind: export
-    input: picked
-    format: jsonl
-    path: out/down.jsonl
-"""
+    downstream = DOWNSTREAM_TARGET
     project.gen(
         {
             "targets/data/questions.jsonl": questions_jsonl(5),

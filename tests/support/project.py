@@ -140,3 +140,18 @@ teachers:
     format: jsonl
     path: out/answers.jsonl
 """
+
+
+DOWNSTREAM_TARGET = """fdbuild: 1
+name: down
+nodes:
+  picked:
+    kind: select
+    input: basic.yaml#checked
+  out:
+    kind: export
+    input: picked
+    format: jsonl
+    path: out/down.jsonl
+"""
+"""A target in another file that reads ``basic_target``'s gate (cross-file input)."""
