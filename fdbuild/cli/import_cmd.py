@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from fdbuild.importers.wikisql import ImportReport, import_wikisql
+if TYPE_CHECKING:  # imported when the command runs: `fdbuild --version` stays fast
+    from fdbuild.importers.wikisql import ImportReport
 
 DEFAULT_SEED = 13  # FastDistill's prepare script default, so a 1k sample is easy to compare.
 
@@ -108,6 +110,8 @@ def summary(report: ImportReport) -> str:
 def run(args: argparse.Namespace) -> int:
     """Handler of ``fdbuild import wikisql``; errors propagate as FdbuildError (exit 1/2)."""
     print(f"importing WikiSQL {args.split} from {args.src} ...", file=sys.stderr)
+    from fdbuild.importers.wikisql import import_wikisql
+
     report = import_wikisql(args.src, args.split, args.limit, args.seed, args.out)
     print(summary(report))
     return 0
