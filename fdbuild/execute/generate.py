@@ -205,6 +205,7 @@ class GenerateRunner:
     async def _run_job(self, job: Job) -> None:
         b, stats, progress = self.b, self.stats, self.b.progress_for(self.node)
         progress.in_flight += 1
+        b.report(progress)
         try:
             response, attempts, seconds = await b.teachers.call(
                 self.node.target, self.node.spec.teacher, job.request
