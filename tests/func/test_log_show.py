@@ -4,37 +4,20 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.func.test_diff import (
+from tests.support.ollama_server import DEFAULT_MODEL
+from tests.support.project import ProjectDir, basic_target, questions_jsonl
+from tests.support.scripted import (
     DEFAULT_DIGEST,
     NEW_DIGEST,
     STUDENT,
     STUDENT_DIGEST,
     TEMPLATE_2,
-    freeze_runs,
     run_id,
-    scripted_builds,
 )
-from tests.support.ollama_server import DEFAULT_MODEL, FakeOllama
-from tests.support.project import ProjectDir, basic_target, questions_jsonl
-
-
-@pytest.fixture(scope="module")
-def scripted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProjectDir]:
-    server = FakeOllama({DEFAULT_MODEL: DEFAULT_DIGEST}).start()
-    try:
-        project = ProjectDir(tmp_path_factory.mktemp("scripted") / "proj")
-        project.root.mkdir()
-        scripted_builds(project, server)
-        freeze_runs(project)
-        yield project
-    finally:
-        server.stop()
-
 
 # --------------------------------------------------------------------------- log
 
