@@ -30,8 +30,7 @@ from typing import Any
 from fdbuild import columns as C
 from fdbuild.exports.base import Exporter
 from fdbuild.exports.sft import chat_messages
-
-STYLES = ("chat", "text")
+from fdbuild.exports.turns import style_option, system_option
 
 
 class DpoExport(Exporter):
@@ -41,12 +40,8 @@ class DpoExport(Exporter):
     @classmethod
     def required_columns(cls, spec: Any) -> list[str]:
         super().required_columns(spec)
-        style = spec.options.get("style", "chat")
-        if style not in STYLES:
-            raise ValueError(f"option style: {style!r} is not one of {', '.join(STYLES)}")
-        system = spec.options.get("system")
-        if system is True or (system is not None and not isinstance(system, (str, bool))):
-            raise ValueError("option system: give the system prompt text, or false to leave it out")
+        style_option(spec.options)
+        system_option(spec.options)
         return [C.PROMPT, "chosen", "rejected"]
 
     def fields(self, schema: Any) -> list[str]:

@@ -32,9 +32,8 @@ from typing import Any
 
 from fdbuild import columns as C
 from fdbuild.exports.base import Exporter
-from fdbuild.exports.turns import Turns, string_option, text, turn_columns
+from fdbuild.exports.turns import Turns, string_option, style_option, text, turn_columns
 
-STYLES = ("chat", "text")
 PREFIXES = {"answer": "[label] ", "rationale": "[rationale] "}
 
 
@@ -60,9 +59,7 @@ class MultitaskExport(Exporter):
     @classmethod
     def required_columns(cls, spec: Any) -> list[str]:
         super().required_columns(spec)
-        style = spec.options.get("style", "chat")
-        if style not in STYLES:
-            raise ValueError(f"option style: {style!r} is not one of {', '.join(STYLES)}")
+        style_option(spec.options)
         for task, prefix in PREFIXES.items():
             string_option(spec.options, f"{task}_prefix", prefix)
         cols = turn_columns(spec.options)

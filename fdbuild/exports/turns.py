@@ -41,6 +41,17 @@ def string_option(options: Mapping[str, Any], name: str, default: str) -> str:
     return value
 
 
+STYLES = ("chat", "text")
+
+
+def style_option(options: Mapping[str, Any]) -> str:
+    """``style: chat`` (default, chat messages) or ``style: text`` (plain strings)."""
+    style = options.get("style", "chat")
+    if style not in STYLES:
+        raise ValueError(f"option style: {style!r} is not one of {', '.join(STYLES)}")
+    return str(style)
+
+
 def system_option(options: Mapping[str, Any]) -> None:
     system = options.get("system")
     if system is True or (system is not None and not isinstance(system, (str, bool))):
