@@ -6,6 +6,8 @@
       SpecError                  bad target file, override or argument (exit 2)
       PlanError                  cycle, unknown target or node, unknown run name (exit 2)
       StoreError                 unreadable or corrupt state under .fdbuild/
+        ArtifactCorrupt          an artifact fails verification (the build quarantines and rebuilds it)
+        CacheUnreadable          SQLite cannot open or read cache.db (`fdbuild doctor --repair`)
       LockfileError              fdbuild.lock cannot be read or written
       ProviderError              a teacher could not be used at all (exit 1)
         ProviderUnavailable      server unreachable
@@ -13,6 +15,10 @@
       TeacherCallError           one request failed; recorded per row, never cached
       OfflineMiss                `--offline` and some rows are not cached
       BuildBusy                  another build holds the project
+      StoreWriteError            a write failed: disk full, quota, I/O error (exit 4)
+      TeacherChanged             a teacher's digest changed during the build (exit 5)
+
+    Terminated                   SIGTERM (a KeyboardInterrupt, like Ctrl-C; exit 143)
 
 A failed *row* (teacher error, unparsable judge reply) is not an exception that ends
 the build: the executor records it and the build exits 3.
@@ -46,6 +52,21 @@ class PlanError(FdbuildError):
 
 class StoreError(FdbuildError):
     """State under .fdbuild/ is unreadable."""
+
+
+class ArtifactCorrupt(StoreError):
+    """An artifact's bytes or rows are not what was written. A build treats it as a miss
+    (quarantine, rebuild from the row cache); other readers report it."""
+
+    def __init__(self, message: str, *, digest: str, reason: str) -> None:
+        super().__init__(message)
+        self.digest = digest
+        self.reason = reason
+
+
+class CacheUnreadable(StoreError):
+    """SQLite cannot open or read the row cache; only ``fdbuild doctor --repair`` (which
+    moves it to quarantine) gets the project going again."""
 
 
 class LockfileError(FdbuildError):
@@ -83,3 +104,28 @@ class OfflineMiss(FdbuildError):
 
 class BuildBusy(FdbuildError):
     """Another fdbuild process holds the project's build mutex."""
+
+
+class StoreWriteError(FdbuildError):
+    """A write under the project failed (disk full, quota, I/O error). Every result
+    finished before it is kept; the build stops at once rather than lose more."""
+
+    exit_code = 4
+
+    def __init__(self, message: str, *, folder: object = None, needed: int | None = None) -> None:
+        super().__init__(message)
+        self.folder = folder
+        self.needed = needed
+
+
+class TeacherChanged(FdbuildError):
+    """A teacher's identity (its digest) changed while the build was asking it. What was
+    cached since its last confirmed check is discarded; the next build uses the new one."""
+
+    exit_code = 5
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: ends a build the way Ctrl-C does (everything finished is kept), exit 143.
+
+    A KeyboardInterrupt, not an FdbuildError: no ``except Exception`` may swallow it."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fdbuild.checks.judge import JudgeCheck
+from fdbuild.errors import ArtifactCorrupt
 from fdbuild.events import Progress
 from fdbuild.execute import export as export_mod
 from fdbuild.execute import source as source_mod
@@ -56,10 +57,15 @@ class Build:
         self.cache = ctx.cache
         self.reporter = ctx.reporter
         self.previous = previous
-        self.outputs = Outputs(ctx.artifacts, dry_run=ctx.options.dry_run)
+        self.outputs = Outputs(
+            ctx.artifacts, dry_run=ctx.options.dry_run, warn=ctx.reporter.message
+        )
+        self.cache.warn = ctx.reporter.message  # damaged cache records are named, then recomputed
         self.teachers = TeacherPool(
             offline=ctx.options.offline,
             recorded=recorded_teachers,
+            dry_run=ctx.options.dry_run,
+            note=ctx.reporter.message,
             retry_base_s=ctx.options.retry_base_s,
             retry_cap_s=ctx.options.retry_cap_s,
         )
@@ -138,7 +144,7 @@ class Build:
                 }
                 if node.kind == "export":
                     memo["stamp"] = export_mod.file_stamp(node)
-                self.cache.put(MEMO, key, memo)
+                self.cache.put(MEMO, result.key, memo)  # result.key: see _intact_inputs
         stats.rows_out = result.rows
         stats.wall_s = time.perf_counter() - t0
         self.run.results[node.ref] = result
@@ -148,7 +154,36 @@ class Build:
     def _memo_valid(self, node: GraphNode, memo: dict[str, Any]) -> bool:
         if node.kind == "export":
             return self.options.dry_run or export_mod.export_is_current(node, memo)
-        return self.outputs.available(memo["digest"])
+        return self.outputs.available(memo["digest"], node=str(node.ref))
+
+    async def _intact_inputs(
+        self, node: GraphNode, recipe: dict[str, Any], key: str, input_digests: list[str | None]
+    ) -> tuple[str, list[str | None]]:
+        """Verify every input's bytes before this node reads its rows. A damaged one is
+        quarantined (by ``Outputs.verify``) and the node that made it is built again (from
+        the row cache: no teacher call when every row is cached). Returns this node's key
+        and input digests, recomputed in the rare case a rebuilt input came out different
+        (rows lost from the cache and answered differently)."""
+        changed = False
+        for i, ref in enumerate(node.inputs):
+            digest = input_digests[i]
+            if digest is None or self.outputs.verify(digest, node=str(ref)):
+                continue
+            await self.run_node(self.graph.nodes[ref])
+            healed = self.run.results[ref].digest
+            if healed is not None and not self.outputs.verify(healed, node=str(ref)):
+                raise ArtifactCorrupt(
+                    f"artifact {healed} of node '{ref}' is damaged right after being "
+                    "rebuilt; check the disk under .fdbuild/objects/",
+                    digest=healed,
+                    reason="damaged after rebuild",
+                )
+            if healed != digest:
+                input_digests = [*input_digests[:i], healed, *input_digests[i + 1 :]]
+                changed = True
+        if changed:
+            key = content_hash({"node": recipe, "inputs": input_digests})
+        return key, input_digests
 
     async def recipe(self, node: GraphNode) -> dict[str, Any]:
         kind = node.kind
@@ -156,10 +191,7 @@ class Build:
             return source_mod.source_recipe(self.ctx, node)
         if kind == "generate":
             identity = await self.teachers.identity(node.target, node.spec.teacher)
-            self.run.identities[(node.target.name, node.spec.teacher)] = {
-                **identity.key_parts(),
-                "server_version": identity.server_version,
-            }
+            self.run.identities[(node.target.name, node.spec.teacher)] = identity.record()
             return generate_recipe(node, identity)
         if kind == "gate":
             judge = None
@@ -167,10 +199,7 @@ class Build:
                 assert isinstance(node.check, JudgeCheck)  # the one check that needs_teacher
                 teacher = node.check.params.teacher
                 identity = await self.teachers.identity(node.target, teacher)
-                self.run.identities[(node.target.name, teacher)] = {
-                    **identity.key_parts(),
-                    "server_version": identity.server_version,
-                }
+                self.run.identities[(node.target.name, teacher)] = identity.record()
                 judge = identity.key_parts()
             return gate_recipe(node, judge)
         if kind == "select":
@@ -195,6 +224,8 @@ class Build:
     ) -> NodeResult:
         kind = node.kind
         failures: list[Failure] = []
+        if node.inputs and not (kind == "export" and self.options.dry_run):
+            key, input_digests = await self._intact_inputs(node, recipe, key, input_digests)
         if kind == "export":
             if self.options.dry_run:  # would write every input row
                 return NodeResult(None, stats.rows_in, recipe, key, input_digests, stats)
