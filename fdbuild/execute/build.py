@@ -64,8 +64,6 @@ class Build:
         self.teachers = TeacherPool(
             offline=ctx.options.offline,
             recorded=recorded_teachers,
-            dry_run=ctx.options.dry_run,
-            note=ctx.reporter.message,
             retry_base_s=ctx.options.retry_base_s,
             retry_cap_s=ctx.options.retry_cap_s,
         )
@@ -191,7 +189,10 @@ class Build:
             return source_mod.source_recipe(self.ctx, node)
         if kind == "generate":
             identity = await self.teachers.identity(node.target, node.spec.teacher)
-            self.run.identities[(node.target.name, node.spec.teacher)] = identity.record()
+            self.run.identities[(node.target.name, node.spec.teacher)] = {
+                **identity.key_parts(),
+                "server_version": identity.server_version,
+            }
             return generate_recipe(node, identity)
         if kind == "gate":
             judge = None
@@ -199,7 +200,10 @@ class Build:
                 assert isinstance(node.check, JudgeCheck)  # the one check that needs_teacher
                 teacher = node.check.params.teacher
                 identity = await self.teachers.identity(node.target, teacher)
-                self.run.identities[(node.target.name, teacher)] = identity.record()
+                self.run.identities[(node.target.name, teacher)] = {
+                    **identity.key_parts(),
+                    "server_version": identity.server_version,
+                }
                 judge = identity.key_parts()
             return gate_recipe(node, judge)
         if kind == "select":
