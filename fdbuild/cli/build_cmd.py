@@ -61,7 +61,9 @@ def run(args: argparse.Namespace) -> int:
         parent=args.parent,
         argv=tuple(["fdbuild", *args.argv]),
     )
-    reporter = ConsoleReporter(quiet=args.quiet or args.json and not sys.stderr.isatty())
+    reporter = ConsoleReporter(
+        quiet=args.quiet or args.json and not sys.stderr.isatty(), dry_run=args.dry_run
+    )
     try:
         outcome = build(
             [Path(t) for t in args.targets],
@@ -104,7 +106,8 @@ def render_plan(outcome: Any) -> str:
                 status = f"recompute ({node['output']['rows']} rows)"
             lines.append(f"  {name:<24} {node['kind']:<9} {status}")
             for reason in node["reasons"]:
-                lines.append(f"  {'':<24} {'':<9} why: {reason}")
+                if not (node["pending"] and reason.startswith("waits for upstream")):
+                    lines.append(f"  {'':<24} {'':<9} why: {reason}")
     return "\n".join(lines)
 
 

@@ -1,9 +1,17 @@
 """The console reporter: progress and per-node lines on stderr (stdout stays clean for
 ``--json`` and piping).
 
-On a terminal, a rich progress bar per running node (total, cached, done, failed, in
-flight, tokens/s, ETA). Elsewhere (CI logs, pipes), plain lines, with a progress line at
-most every 15 seconds so a long build still shows it is alive.
+On a terminal, two live lines per running node: a bar with rows finished of total and
+the ETA, then the counts (cached, done, failed, in flight) and tokens/s. They are drawn
+from the node's live ``Progress`` object at every refresh, so they always show the true
+counts, even when the executor's (throttled) progress events stopped coming: a node
+whose rows are all cached but one in flight shows ``39/40``, not the count at the last
+event. Each line fits 80 columns; only a long node name is shortened, never a count.
+Elsewhere (CI logs, pipes), plain lines, with a progress line at most every 15 seconds
+so a long build still shows it is alive.
+
+A dry run prints no per-node lines: nothing runs, and the plan printed at the end says
+per node what is cached, what would be computed and why.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from typing import Any, TextIO
 from fdbuild.events import Progress
 
 PLAIN_EVERY_S = 15.0
+BAR_WIDTH = 24
 
 
 def _counts(p: Progress) -> str:
@@ -29,82 +38,102 @@ def _rates(p: Progress) -> tuple[float, str]:
     return p.tokens / elapsed, eta
 
 
+class LiveBoard:
+    """A rich renderable of every running node, read from the live counters each time
+    it is drawn (rich's Live redraws it five times a second)."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[str, Progress] = {}
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        from rich.progress_bar import ProgressBar
+        from rich.table import Table
+        from rich.text import Text
+
+        width = options.max_width
+        for name, p in list(self.nodes.items()):
+            tps, eta = _rates(p)
+            finished = p.cached + p.done + p.failed
+            tail = f" {finished}/{p.total or '?'}  ETA {eta}"
+            head = Table.grid(padding=(0, 1))
+            name_width = max(8, width - BAR_WIDTH - len(tail) - 6)
+            head.add_column(width=name_width, no_wrap=True, overflow="ellipsis")
+            head.add_column(width=BAR_WIDTH)
+            head.add_column(no_wrap=True)
+            bar = ProgressBar(total=float(p.total) if p.total else None, completed=finished)
+            head.add_row(Text(f"  {name}", overflow="ellipsis"), bar, Text(tail))
+            yield head
+            yield Text(f"    {_counts(p)}, {tps:.0f} tok/s", no_wrap=True, overflow="crop")
+
+
 class ConsoleReporter:
-    def __init__(self, stream: TextIO | None = None, *, quiet: bool = False) -> None:
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        *,
+        quiet: bool = False,
+        dry_run: bool = False,
+        tty: bool | None = None,
+    ) -> None:
         self.stream = stream or sys.stderr
         self.quiet = quiet
-        self.tty = self.stream.isatty()
+        self.dry_run = dry_run
+        self.tty = self.stream.isatty() if tty is None else tty
         self._failures_shown = 0
         self._last_plain = 0.0
-        self._bars: Any = None
-        self._tasks: dict[str, Any] = {}
+        self._live: Any = None
+        self._board = LiveBoard()
 
     # output ---------------------------------------------------------------------
     def _print(self, text: str) -> None:
-        if self._bars is not None:
-            self._bars.console.print(text, markup=False, highlight=False)
+        if self._live is not None:
+            self._live.console.print(text, markup=False, highlight=False)
         else:
             print(text, file=self.stream, flush=True)
 
-    def _bar(self, node: str) -> Any:
-        if self._bars is None:
+    def _show(self, p: Progress) -> None:
+        """Put a node on the live board (the board then follows ``p`` by itself)."""
+        self._board.nodes[p.node] = p
+        if self._live is None:
             from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+            from rich.live import Live
 
-            self._bars = Progress(
-                TextColumn("  {task.description}"),
-                BarColumn(bar_width=30),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[detail]}"),
-                console=Console(file=self.stream),
-                transient=True,
-                refresh_per_second=5,
-            )
-            self._bars.start()
-        if node not in self._tasks:
-            self._tasks[node] = self._bars.add_task(node, total=None, detail="")
-        return self._tasks[node]
+            console = Console(file=self.stream, force_terminal=True if self.tty else None)
+            self._live = Live(self._board, console=console, transient=True, refresh_per_second=5)
+            self._live.start()
 
-    def _drop_bar(self, node: str) -> None:
-        task = self._tasks.pop(node, None)
-        if task is not None and self._bars is not None:
-            self._bars.remove_task(task)
-        if self._bars is not None and not self._tasks:
-            self._bars.stop()
-            self._bars = None
+    def _drop(self, node: str) -> None:
+        self._board.nodes.pop(node, None)
+        if self._live is not None and not self._board.nodes:
+            self._live.stop()
+            self._live = None
 
     # Reporter -------------------------------------------------------------------
     def node_started(self, node: str, kind: str, detail: str) -> None:
-        if not self.quiet:
+        if not self.quiet and not self.dry_run:
             why = f" ({detail})" if detail else ""
             self._print(f"• {node} [{kind}]{why}")
 
     def node_reused(self, node: str, rows: int) -> None:
-        if not self.quiet:
+        if not self.quiet and not self.dry_run:
             self._print(f"✓ {node}: unchanged, {rows} rows reused")
 
     def progress(self, p: Progress) -> None:
-        if self.quiet:
+        if self.quiet or self.dry_run:
             return
-        tps, eta = _rates(p)
-        finished = p.cached + p.done + p.failed
         if self.tty:
-            task = self._bar(p.node)
-            self._bars.update(
-                task,
-                total=p.total or None,
-                completed=finished,
-                detail=f"{_counts(p)}  {tps:.0f} tok/s  ETA {eta}",
-            )
+            self._show(p)
         elif time.monotonic() - self._last_plain >= PLAIN_EVERY_S:
             self._last_plain = time.monotonic()
+            tps, eta = _rates(p)
+            finished = p.cached + p.done + p.failed
             self._print(
                 f"  {p.node}: {finished}/{p.total} ({_counts(p)}) {tps:.0f} tok/s ETA {eta}"
             )
 
     def node_finished(self, node: str, stats: dict[str, Any]) -> None:
-        self._drop_bar(node)
-        if not self.quiet:
+        self._drop(node)
+        if not self.quiet and not self.dry_run:
             failed = f", {stats['failed']} failed" if stats.get("failed") else ""
             calls = (
                 f", {stats['teacher_calls']} teacher calls" if stats.get("teacher_calls") else ""
@@ -125,6 +154,6 @@ class ConsoleReporter:
         self._print(text)
 
     def close(self) -> None:
-        """Stop any live bar (an interrupted or failed build leaves none behind)."""
-        for node in list(self._tasks):
-            self._drop_bar(node)
+        """Stop any live board (an interrupted or failed build leaves none behind)."""
+        for node in list(self._board.nodes):
+            self._drop(node)

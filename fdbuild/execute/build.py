@@ -64,6 +64,8 @@ class Build:
         self.teachers = TeacherPool(
             offline=ctx.options.offline,
             recorded=recorded_teachers,
+            dry_run=ctx.options.dry_run,
+            note=ctx.reporter.message,
             retry_base_s=ctx.options.retry_base_s,
             retry_cap_s=ctx.options.retry_cap_s,
         )
@@ -189,10 +191,7 @@ class Build:
             return source_mod.source_recipe(self.ctx, node)
         if kind == "generate":
             identity = await self.teachers.identity(node.target, node.spec.teacher)
-            self.run.identities[(node.target.name, node.spec.teacher)] = {
-                **identity.key_parts(),
-                "server_version": identity.server_version,
-            }
+            self.run.identities[(node.target.name, node.spec.teacher)] = identity.record()
             return generate_recipe(node, identity)
         if kind == "gate":
             judge = None
@@ -200,10 +199,7 @@ class Build:
                 assert isinstance(node.check, JudgeCheck)  # the one check that needs_teacher
                 teacher = node.check.params.teacher
                 identity = await self.teachers.identity(node.target, teacher)
-                self.run.identities[(node.target.name, teacher)] = {
-                    **identity.key_parts(),
-                    "server_version": identity.server_version,
-                }
+                self.run.identities[(node.target.name, teacher)] = identity.record()
                 judge = identity.key_parts()
             return gate_recipe(node, judge)
         if kind == "select":

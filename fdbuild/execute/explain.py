@@ -57,11 +57,27 @@ def explain(
 
 
 def _teacher_reason(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """Digests first: they name the weights. A name shows only where it is keyed."""
     parts = []
-    if old.get("model") != new.get("model"):
+    if "model" in new and old.get("model") != new.get("model"):
         parts.append(f"model {old.get('model')} -> {new.get('model')}")
     if old.get("digest") != new.get("digest"):
-        parts.append(f"digest {str(old.get('digest'))[:12]} -> {str(new.get('digest'))[:12]}")
+        parts.append(f"digest {show_digest(old.get('digest'))} -> {show_digest(new.get('digest'))}")
     if old.get("provider") != new.get("provider"):
         parts.append(f"provider {old.get('provider')} -> {new.get('provider')}")
+    if not parts and "model" in old and "model" not in new:
+        return (
+            "teacher key changed: a GGUF teacher is keyed by its file's digest alone now, "
+            f"not its name ({old.get('model')}); same digest {show_digest(new.get('digest'))}"
+        )
     return "teacher changed: " + ", ".join(parts) if parts else "teacher changed"
+
+
+def show_digest(digest: Any, hex_digits: int = 12) -> str:
+    """A digest shortened without garbling it: only a hex digest is cut (after its
+    ``algo:`` prefix, which stays); ``rev:...`` or ``unversioned:...`` show whole."""
+    text = str(digest)
+    prefix, sep, rest = text.rpartition(":")
+    if len(rest) > hex_digits and all(c in "0123456789abcdef" for c in rest.lower()):
+        return f"{prefix}{sep}{rest[:hex_digits]}"
+    return text

@@ -168,6 +168,7 @@ class GenerateRunner:
             workers = [asyncio.create_task(self._worker(queue)) for _ in range(spec.concurrency)]
         progress = b.progress_for(self.node)
         progress.total = b.outputs.row_count(input_digest) * self.recipe["n"] * len(self.profiles)
+        b.reporter.progress(progress)  # unthrottled: a live display follows this object from now
         try:
             for batch in b.outputs.batches(input_digest):
                 for row in batch:

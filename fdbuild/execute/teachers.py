@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from fdbuild.errors import OfflineMiss, TeacherCallError
+from fdbuild.errors import OfflineMiss, ProviderUnavailable, TeacherCallError
 from fdbuild.keys import canonical_json
 from fdbuild.providers import (
     Provider,
@@ -24,6 +24,9 @@ from fdbuild.providers import (
     make_provider,
 )
 from fdbuild.spec.load import LoadedTarget
+
+# The digest a dry run keys an unreachable, never-recorded teacher with: no row has it.
+UNREACHABLE_DIGEST = "unknown:teacher-unreachable"
 
 
 @dataclass
@@ -43,11 +46,16 @@ class TeacherPool:
         *,
         offline: bool,
         recorded: dict[str, dict[str, Any]],
+        dry_run: bool = False,
+        note: Callable[[str], None] | None = None,
         retry_base_s: float = 0.5,
         retry_cap_s: float = 20.0,
     ) -> None:
         self.offline = offline
+        self.dry_run = dry_run
         self.recorded = recorded  # spec canonical -> identity dict from the lock
+        self.notes: list[str] = []  # what a dry run substituted for an unreachable teacher
+        self._note = note
         self.retry_base_s = retry_base_s
         self.retry_cap_s = retry_cap_s
         self._teachers: dict[str, _Teacher] = {}
@@ -90,21 +98,71 @@ class TeacherPool:
         return teacher.identity
 
     async def _resolve(self, target: LoadedTarget, name: str, teacher: _Teacher) -> TeacherIdentity:
+        in_process = teacher.spec.provider == "llamacpp"
+        if (self.offline or self.dry_run) and in_process:
+            # No server: the file's digest is the identity, hashed here (no model load).
+            return await self._provider(target, teacher).identify()  # type: ignore[attr-defined]
         if self.offline:
-            rec = self.recorded.get(self.offline_key(teacher.spec))
+            rec = self._recorded(teacher)
             if rec is None:
                 raise OfflineMiss(
                     f"--offline: teacher '{name}' of {target.path.name} "
                     f"({teacher.spec.model}) has no digest recorded in fdbuild.lock; "
                     "build once with the teacher up"
                 )
-            fields: dict[str, Any] = {
-                k: rec.get(k) for k in ("provider", "model", "digest", "server_version")
-            }
-            return TeacherIdentity(**fields)
+            return rec
+        if self.dry_run:
+            try:
+                return await self._provider(target, teacher).resolve()
+            except ProviderUnavailable as exc:
+                return self._unreachable(name, teacher, exc)
+        return await self._provider(target, teacher).resolve()
+
+    def _provider(self, target: LoadedTarget, teacher: _Teacher) -> Provider:
+        """Built on first use; a relative ``model_path`` is the target file's folder's."""
         if teacher.provider is None:
-            teacher.provider = make_provider(teacher.spec)
-        return await teacher.provider.resolve()
+            spec = teacher.spec
+            if getattr(spec, "model_path", None):
+                resolved = str(target.resolve_path(spec.model_path))
+                spec = spec.model_copy(update={"model_path": resolved})
+            teacher.provider = make_provider(spec)
+        return teacher.provider
+
+    def _recorded(self, teacher: _Teacher) -> TeacherIdentity | None:
+        rec = self.recorded.get(self.offline_key(teacher.spec))
+        if rec is None:
+            return None
+        fields: dict[str, Any] = {
+            k: rec.get(k) for k in ("provider", "model", "digest", "server_version")
+        }
+        return TeacherIdentity(**fields)
+
+    def _add_note(self, text: str) -> None:
+        self.notes.append(text)
+        if self._note is not None:
+            self._note(text)
+
+    def _unreachable(
+        self, name: str, teacher: _Teacher, exc: ProviderUnavailable
+    ) -> TeacherIdentity:
+        """A dry run never needs the teacher: the lock's digest, else a placeholder that
+        matches no cached row (every generation shows as to compute)."""
+        rec = self._recorded(teacher)
+        if rec is not None:
+            self._add_note(
+                f"teacher {name} unreachable: using the digest recorded in fdbuild.lock "
+                f"({rec.digest}); {exc.message}"
+            )
+            return rec
+        self._add_note(
+            f"teacher {name} unreachable and no digest recorded in fdbuild.lock: "
+            f"its generations show as to compute; {exc.message}"
+        )
+        return TeacherIdentity(
+            provider=teacher.spec.provider,
+            model=str(teacher.spec.model),
+            digest=UNREACHABLE_DIGEST,
+        )
 
     async def call(
         self,

@@ -18,16 +18,30 @@ class TeacherIdentity:
 
     ``digest`` is the server-reported digest (Ollama: ``/api/tags`` digest, llama.cpp:
     sha256 of the GGUF file, OpenAI-compatible: reported or declared revision).
-    ``server_version`` is recorded, not keyed.
+    ``server_version`` is recorded, not keyed. ``name_keyed=False`` says the digest alone
+    names the weights (llama.cpp: the file's sha256), so ``model`` (the file's name) is
+    shown but not keyed: a renamed copy of the same file shares every cached generation.
     """
 
     provider: str
     model: str
     digest: str
     server_version: str | None = None
+    name_keyed: bool = True
 
     def key_parts(self) -> dict[str, str]:
+        if not self.name_keyed:
+            return {"provider": self.provider, "digest": self.digest}
         return {"provider": self.provider, "model": self.model, "digest": self.digest}
+
+    def record(self) -> dict[str, Any]:
+        """What run records and the lock keep: the key parts, the name and the version."""
+        return {
+            "provider": self.provider,
+            "model": self.model,
+            "digest": self.digest,
+            "server_version": self.server_version,
+        }
 
 
 @dataclass(frozen=True)

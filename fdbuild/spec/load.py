@@ -96,8 +96,51 @@ def _apply_override(data: Any, ov: Override, path: Path) -> None:
         if not last.isdigit() or int(last) >= len(node):
             raise SpecError(f"--set {ov.text}: no list item '{last}' in {path}")
         node[int(last)] = ov.value
+    elif ov.value is None:
+        node.pop(last, None)  # null removes the key: its default applies
     else:
         node[last] = ov.value
+
+
+# A teacher's keys of which exactly one is given: setting one by --set drops the other
+# (from the file), so `--set teachers.main.model_path=x.gguf` replaces `model:`.
+EXCLUSIVE_KEYS = {"llamacpp": ("model", "model_path")}
+
+
+_TEACHER_MODELS = {
+    "ollama": m.OllamaTeacher,
+    "llamacpp": m.LlamaCppTeacher,
+    "openai": m.OpenAITeacher,
+}
+
+
+def _drop_replaced(data: Any, overrides: Sequence[Override]) -> None:
+    """Keys of the file that an override replaced: the other of two exclusive keys, and,
+    when ``provider`` is set, the keys the new provider does not have (``host``...)."""
+    teachers = data.get("teachers") if isinstance(data, dict) else None
+    if not isinstance(teachers, dict):
+        return
+    for name, teacher in teachers.items():
+        if not isinstance(teacher, dict):
+            continue
+        set_here = {
+            ov.path[2]
+            for ov in overrides
+            if len(ov.path) == 3 and ov.path[:2] == ("teachers", name) and ov.value is not None
+        }
+        provider = str(teacher.get("provider", "ollama"))
+        model = _TEACHER_MODELS.get(provider)
+        if "provider" in set_here and model is not None:
+            for key in [k for k in teacher if k not in model.model_fields and k not in set_here]:
+                del teacher[key]
+        pair = EXCLUSIVE_KEYS.get(provider)
+        if pair is None:
+            continue
+        for key in pair:
+            if key in set_here:
+                for other in pair:
+                    if other != key and other not in set_here:
+                        teacher.pop(other, None)
 
 
 def _default_providers(data: dict[str, Any]) -> None:
@@ -116,10 +159,17 @@ def _format_error(
     line = line_of(raw, loc)
     where = f"{target_path}:{line}" if line else str(target_path)
     key_path = ".".join(str(p) for p in loc if not (isinstance(p, str) and p in _UNION_TAGS))
+    hint = ""
     for ov in overrides:
-        if key_path.startswith(".".join(ov.path)) or ".".join(ov.path).startswith(key_path):
+        if _affects(ov, key_path):
             where += f" (after --set {ov.text})"
+            if ov.path[-1] == "provider" and key_path != ".".join(ov.path):
+                hint = f"; `--set {key_path}=null` drops the file's value (the default applies)"
     kind = err["type"]
+    if kind == "value_error":  # a model validator's own sentence
+        return f"{where}: {key_path}: {err['msg'].removeprefix('Value error, ')}"
+    if hint and kind not in ("extra_forbidden", "missing"):
+        return f"{where}: {key_path}: {err['msg']} (got {err.get('input')!r}){hint}"
     if kind == "extra_forbidden":
         key = str(loc[-1])
         return f"{where}: unknown key '{key}' at {key_path}{_suggest(key)}"
@@ -128,6 +178,17 @@ def _format_error(
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         return f"{where}: {key_path}: {err['msg']}"
     return f"{where}: {key_path}: {err['msg']} (got {err.get('input')!r})"
+
+
+def _affects(ov: Override, key_path: str) -> bool:
+    """Whether an error at ``key_path`` may come from the override: the same key, a key
+    inside it or around it, or any key of a section whose ``provider``/``kind`` it set."""
+    ov_path = ".".join(ov.path)
+    if key_path.startswith(ov_path) or ov_path.startswith(key_path):
+        return True
+    if ov.path[-1] in ("provider", "kind"):
+        return key_path.startswith(".".join(ov.path[:-1]) + ".")
+    return False
 
 
 _UNION_TAGS = {
@@ -154,6 +215,7 @@ def load_target(path: Path, overrides: Sequence[Override] = ()) -> LoadedTarget:
     for ov in overrides:
         _apply_override(data, ov, path)
     _default_providers(data)
+    _drop_replaced(data, overrides)
     try:
         spec = m.TargetFile.model_validate(data)
     except ValidationError as exc:
@@ -161,7 +223,44 @@ def load_target(path: Path, overrides: Sequence[Override] = ()) -> LoadedTarget:
         raise SpecError("\n".join(messages)) from None
     name = spec.name or path.stem
     _check_name(path, raw, name)
-    return LoadedTarget(path=path, name=name, spec=spec, raw=raw, overrides=tuple(overrides))
+    target = LoadedTarget(path=path, name=name, spec=spec, raw=raw, overrides=tuple(overrides))
+    check_teachers(target)
+    return target
+
+
+def check_teachers(target: LoadedTarget) -> None:
+    """What a teacher names must exist: a bundled model, a GGUF file (relative to the
+    target's folder), a decode option the openai teacher's server understands."""
+    for name, teacher in target.spec.teachers.items():
+        if teacher.provider != "llamacpp":
+            continue
+        from fdbuild.providers.llamacpp import BUNDLED_MODELS  # only for llamacpp teachers
+
+        if teacher.model is not None and teacher.model not in BUNDLED_MODELS:
+            known = ", ".join(sorted(BUNDLED_MODELS))
+            raise SpecError(
+                f"{_where(target, name, 'model')}: unknown llamacpp model "
+                f"'{teacher.model}' at teachers.{name}.model (bundled: {known}); "
+                f"for a GGUF file use teachers.{name}.model_path"
+            )
+        if teacher.model_path is not None:
+            file = target.resolve_path(teacher.model_path)
+            if not file.is_file():
+                raise SpecError(
+                    f"{_where(target, name, 'model_path')}: teachers.{name}.model_path "
+                    f"'{teacher.model_path}' is not a file ({file}; relative paths are "
+                    "the target file's folder's)"
+                )
+
+
+def _where(target: LoadedTarget, teacher: str, key: str) -> str:
+    where = target.where("teachers", teacher, key)
+    if where == str(target.path):
+        where = target.where("teachers", teacher)
+    for ov in target.overrides:
+        if _affects(ov, f"teachers.{teacher}.{key}"):
+            where += f" (after --set {ov.text})"
+    return where
 
 
 def _check_name(path: Path, raw: Any, name: str) -> None:

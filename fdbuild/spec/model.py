@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 NODE_NAME = r"^[A-Za-z_][A-Za-z0-9_\-]*$"
 
@@ -42,6 +42,18 @@ class LlamaCppTeacher(TeacherBase):
     n_ctx: int = Field(2048, ge=128)
     n_threads: int | None = Field(None, ge=1)
     concurrency: int = Field(1, ge=1, le=1, description="One request at a time per model.")
+
+    @model_validator(mode="after")
+    def _one_model(self) -> LlamaCppTeacher:
+        """Checked at load (exit 2), not when the build first reaches the teacher."""
+        if (self.model is None) == (self.model_path is None):
+            given = "both" if self.model is not None else "neither"
+            raise ValueError(
+                f"a llamacpp teacher needs exactly one of 'model' (a bundled model, e.g. "
+                f"smollm2-135m) or 'model_path' (a GGUF file); {given} given (a --set KEY=null "
+                "removes a key)"
+            )
+        return self
 
 
 class OpenAITeacher(TeacherBase):
