@@ -12,7 +12,9 @@ def register(sub: Any) -> None:
         help="drop cache entries and artifacts no run in the lock references",
         description="Delete row-cache entries and artifacts not referenced by the runs "
         "kept: the latest run of each target in fdbuild.lock (and, with "
-        "--keep-runs N, its N-1 ancestors).",
+        "--keep-runs N, its N-1 ancestors). Never deletes what it cannot prove unneeded: "
+        "when a kept artifact is missing or damaged, every cache entry is kept (with a "
+        "warning to run `fdbuild doctor --repair` and build first).",
     )
     p.add_argument(
         "--keep-runs",
@@ -26,6 +28,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
     from pathlib import Path
 
     from fdbuild.gc import collect
@@ -33,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
 
     project = find_project(root=Path(args.root) if args.root else None)
     report = collect(project, keep_runs=max(1, args.keep_runs), dry_run=args.dry_run)
+    for warning in report["warnings"]:
+        print(f"fdbuild: warning: {warning}", file=sys.stderr)
     verb = "would delete" if args.dry_run else "deleted"
     print(
         f"{verb} {report['artifacts']} artifact(s), {report['cache_entries']} cache entr(ies), "

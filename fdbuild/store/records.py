@@ -69,7 +69,7 @@ def decode(full_key: str, value: Any) -> dict[str, Any]:
     if why:
         raise RecordDamaged(why)
     if is_legacy(value):
-        return value  # type: ignore[no-any-return]
+        return value
     try:
         record = pickle.loads(memoryview(value)[_HEAD:])
     except Exception as exc:  # a checksum collision or a writer bug: still unusable

@@ -58,7 +58,7 @@ def unreadable_message(directory: Path, exc: BaseException) -> str:
     )
 
 
-class _Unpicklable:
+class Unpicklable:
     """A stored value that could not even be fetched (a legacy pickle that is damaged)."""
 
     def __init__(self, reason: str) -> None:
@@ -113,7 +113,7 @@ class RowCache:
             except sqlite3.DatabaseError:
                 raise
             except Exception as exc:
-                return _Unpicklable(f"does not unpickle ({type(exc).__name__})")
+                return Unpicklable(f"does not unpickle ({type(exc).__name__})")
 
     def _drop(self, full_key: str, why: str) -> None:
         self.bad.append(full_key)
@@ -141,7 +141,7 @@ class RowCache:
         raw = self._raw(full)
         if raw is None:
             return False
-        why = raw.reason if isinstance(raw, _Unpicklable) else intact(full, raw)
+        why = raw.reason if isinstance(raw, Unpicklable) else intact(full, raw)
         if why:
             self._drop(full, why)
             return False
@@ -155,7 +155,7 @@ class RowCache:
         if raw is None:
             return None
         try:
-            if isinstance(raw, _Unpicklable):
+            if isinstance(raw, Unpicklable):
                 raise RecordDamaged(raw.reason)
             return decode(full, raw)
         except RecordDamaged as exc:
