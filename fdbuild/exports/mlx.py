@@ -2,8 +2,13 @@
 sha256 train/valid split, written as the folder ``mlx_lm.lora --data DIR`` reads.
 
 ``path`` names a directory (FastDistill's ``output_dir``); it receives ``train.jsonl`` and
-``valid.jsonl`` (options ``train_file`` / ``valid_file``), both always written, even when
-empty, because mlx_lm refuses a data folder without them. The manifest is
+``valid.jsonl`` (options ``train_file`` / ``valid_file``). A side the split sends no row
+to is left out (and a stale file of it removed), never written empty: mlx_lm (0.32,
+``tuner/datasets.py``) reads a missing file as an empty set (training warns "Validation
+set not found or empty" and runs without validation; a missing train set is its clear
+"Training set not found or empty" error) but crashes with an IndexError on an empty
+file (``create_dataset`` reads ``data[0]``). Moving a row to valid instead would not help:
+mlx_lm's validation needs at least ``batch_size`` (default 4) rows. The manifest is
 ``<path>.manifest.json`` beside the folder, so the folder holds nothing mlx_lm does not
 expect. Each line (parity with shared/reference/fastdistill.md 1.13)::
 
@@ -120,7 +125,13 @@ class MlxExport(Exporter):
         )
 
     def files(self, path: Path) -> dict[str, Path]:
-        return {name: path / name for name in self._names()}
+        """The files written: after ``write``, the sides that got rows; for an exporter that
+        did not write (checking an earlier export), the files on disk."""
+        train, valid = self._names()
+        if self.counts:
+            sides = [(train, self.counts["train"]), (valid, self.counts["valid"])]
+            return {name: path / name for name, rows in sides if rows}
+        return {name: path / name for name in (train, valid) if (path / name).exists()}
 
     def fields(self, schema: Any) -> list[str]:
         return ["messages", "metadata"]
@@ -138,7 +149,7 @@ class MlxExport(Exporter):
         response = self.options.get("response", C.COMPLETION)
         turns = Turns(self.options, system_default=None)
         path.mkdir(parents=True, exist_ok=True)
-        targets = list(self.files(path).values())
+        targets = [path / name for name in self._names()]
         temps = [temp_path_for(p) for p in targets]
         self.counts = {"train": 0, "valid": 0}
         try:
@@ -160,8 +171,11 @@ class MlxExport(Exporter):
                     fh.write(json.dumps(record, ensure_ascii=False, allow_nan=False, default=str))
                     fh.write("\n")
                     self.counts[side] += 1
-            for tmp, final in zip(temps, targets, strict=True):
-                publish(tmp, final)
+            for tmp, final, side in zip(temps, targets, ("train", "valid"), strict=True):
+                if self.counts[side]:
+                    publish(tmp, final)
+                elif final.exists():  # an earlier export's rows on a side that has none now
+                    final.unlink()
         finally:
             for tmp in temps:
                 if tmp.exists():

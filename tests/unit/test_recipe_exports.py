@@ -58,13 +58,15 @@ def test_mlx_split_key_falls_back_to_the_row_json() -> None:
     assert split_key_value({"b": "é", "a": None}, "a") == '{"a":null,"b":"é"}'
 
 
-def test_mlx_writes_both_files_even_when_empty(tmp_path: Path) -> None:
+def test_mlx_writes_no_empty_file(tmp_path: Path) -> None:
+    """mlx_lm crashes on an empty train/valid file; a missing one it handles (issue 10)."""
     schema = pa.schema(
         [("_id", pa.string()), ("_prompt", pa.string()), ("completion", pa.string())]
     )
     exporter = MlxExport(spec("mlx_jsonl", "out/mlx"))
     assert exporter.write([], tmp_path / "mlx", schema) == 0
-    assert sorted(p.name for p in (tmp_path / "mlx").iterdir()) == ["train.jsonl", "valid.jsonl"]
+    assert list((tmp_path / "mlx").iterdir()) == []
+    assert exporter.files(tmp_path / "mlx") == {}
     assert exporter.manifest_extra() == {"split": {"train_ratio": 0.9, "train": 0, "valid": 0}}
 
 
