@@ -23,6 +23,7 @@ from fdbuild.providers import (
     TeacherResponse,
     make_provider,
 )
+from fdbuild.providers.openai_servers import request_parts
 from fdbuild.spec.load import LoadedTarget
 
 # The digest a dry run keys an unreachable, never-recorded teacher with: no row has it.
@@ -135,7 +136,9 @@ class TeacherPool:
         fields: dict[str, Any] = {
             k: rec.get(k) for k in ("provider", "model", "digest", "server_version")
         }
-        return TeacherIdentity(**fields)
+        spec = teacher.spec
+        request = request_parts(getattr(spec, "server", None), getattr(spec, "extra_body", {}))
+        return TeacherIdentity(**fields, request=request)
 
     def _add_note(self, text: str) -> None:
         self.notes.append(text)

@@ -32,5 +32,7 @@ def make_provider(spec: Any) -> Provider:
             api_key_env=spec.api_key_env,
             revision=spec.revision,
             timeout_s=spec.timeout_s,
+            server=spec.server,
+            extra_body=spec.extra_body,
         )
     raise ValueError(f"unknown provider {spec.provider!r}")

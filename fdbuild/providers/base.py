@@ -28,11 +28,16 @@ class TeacherIdentity:
     digest: str
     server_version: str | None = None
     name_keyed: bool = True
+    request: tuple[tuple[str, Any], ...] = ()
+    """What else shapes every reply (openai: ``server``, ``extra_body``): keyed when set."""
 
-    def key_parts(self) -> dict[str, str]:
+    def key_parts(self) -> dict[str, Any]:
+        parts: dict[str, Any] = {"provider": self.provider, "model": self.model}
         if not self.name_keyed:
-            return {"provider": self.provider, "digest": self.digest}
-        return {"provider": self.provider, "model": self.model, "digest": self.digest}
+            del parts["model"]
+        parts["digest"] = self.digest
+        parts.update(self.request)
+        return parts
 
     def record(self) -> dict[str, Any]:
         """What run records and the lock keep: the key parts, the name and the version."""

@@ -13,14 +13,22 @@ order of preference:
 3. ``unversioned:<model>``, with a logged warning: invalidation on weight changes is
    then up to the user.
 
-**Options** use Ollama's names, as decode profiles do. ``num_predict`` becomes
-``max_tokens`` (a negative value, Ollama's "unbounded", sends none). ``repeat_penalty``
-becomes ``repetition_penalty``, the name vLLM and SGLang read (llama-server reads
-``repeat_penalty`` and so ignores it; Ollama's /v1 ignores both). Every other option is
-sent as-is (``temperature``, ``top_p``, ``seed``, ``stop``, ``top_k``, ``min_p``, ...), so
-a server extension needs no code here; a server that silently ignores one is not
-detected. ``format`` becomes ``response_format``; ``think`` as a string becomes
-``reasoning_effort``, as a bool ``chat_template_kwargs.enable_thinking`` (vLLM/SGLang).
+A local model file is better than all three when the server names one: llama.cpp's
+``llama-server`` reports ``model_path`` on ``GET /props``, llama-cpp-python's server uses
+the file's path as the model id. When that path is a file on this machine (a server on
+localhost), the digest is ``sha256:`` + the file's SHA-256 (memoised as for the embedded
+teacher), so it changes exactly when the weights do.
+
+**Options** use Ollama's names, as decode profiles do, and are sent under the field names
+of the teacher's ``server:`` (``fdbuild.providers.openai_servers``): ``num_predict``
+becomes ``max_tokens`` (a negative value, Ollama's "unbounded", sends none);
+``repeat_penalty`` is ``repetition_penalty`` for vLLM and SGLang, ``repeat_penalty`` for
+llama.cpp and llama-cpp-python. An option the server has no field for fails at load
+time; here it fails the request (``unsupported_option``) as a safety net. Without
+``server:`` the earlier mapping holds (``repeat_penalty`` -> ``repetition_penalty``,
+everything else as-is, unchecked). ``extra_body`` is merged into every body verbatim
+(a server's own options). ``format`` becomes ``response_format``; ``think`` as a string
+becomes ``reasoning_effort``, as a bool ``chat_template_kwargs.enable_thinking``.
 
 **Errors** (no retries here; the executor retries what is ``retryable``), as for Ollama:
 HTTP 5xx, 429 and 499 are retryable (``http_<status>``); 404 is not
@@ -32,16 +40,19 @@ not (``bad_response``); logprobs asked but none returned is not (``logprobs_unsu
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from fdbuild.errors import ModelNotFound, ProviderError, ProviderUnavailable, TeacherCallError
 from fdbuild.providers.base import Provider, TeacherIdentity, TeacherRequest, TeacherResponse
+from fdbuild.providers.openai_servers import field_for, request_parts
 
 __all__ = ["OpenAIProvider", "reported_digest", "request_body"]
 
@@ -49,7 +60,6 @@ log = logging.getLogger(__name__)
 
 # Keys of a /models entry that may name the weights, best first, with their prefix.
 DIGEST_KEYS = (("digest", ""), ("sha256", "sha256:"), ("revision", "rev:"))
-RENAMED_OPTIONS = {"repeat_penalty": "repetition_penalty"}
 # 4xx statuses worth another try (rate limited, request cancelled); every 5xx is too.
 RETRYABLE_STATUSES = frozenset({429, 499})
 
@@ -66,10 +76,14 @@ class OpenAIProvider(Provider):
         api_key_env: str | None = None,
         revision: str | None = None,
         timeout_s: float = 240.0,
+        server: str | None = None,
+        extra_body: dict[str, Any] | None = None,
     ) -> None:
         self.model = model
         self.base_url = base_url.rstrip("/")
         self.revision = revision
+        self.server = server
+        self.extra_body = dict(extra_body or {})
         self.timeout_s = timeout_s
         headers = {"Accept": "application/json"}
         if api_key_env is not None:
@@ -109,14 +123,40 @@ class OpenAIProvider(Provider):
         return TeacherIdentity(
             provider=self.name,
             model=self.model,
-            digest=self._digest(entry),
+            digest=await self._digest(entry),
             server_version=response.headers.get("server"),
+            request=request_parts(self.server, self.extra_body),
         )
 
-    def _digest(self, entry: dict[str, Any]) -> str:
+    async def _model_file(self, entry: dict[str, Any]) -> Path | None:
+        """The served GGUF as a local file: ``/props`` ``model_path`` (llama-server), else
+        a model id or ``root`` that is a path (llama-cpp-python's server, vLLM)."""
+        candidates: list[Any] = []
+        if self.server == "llamacpp":
+            root = self.base_url.removesuffix("/v1")
+            try:
+                props = await self._client.get(f"{root}/props")
+                if props.status_code == 200:
+                    candidates.append(props.json().get("model_path"))
+            except (httpx.HTTPError, ValueError, AttributeError):
+                pass  # not a llama-server: no /props
+        candidates += [entry.get("root"), entry.get("id")]
+        for value in candidates:
+            if isinstance(value, str) and value:
+                path = Path(value).expanduser()
+                if path.is_absolute() and path.is_file():
+                    return path
+        return None
+
+    async def _digest(self, entry: dict[str, Any]) -> str:
         reported = reported_digest(entry)
         if reported is not None:
             return reported
+        file = await self._model_file(entry)
+        if file is not None:
+            from fdbuild.providers.llamacpp import gguf_sha256
+
+            return "sha256:" + await asyncio.to_thread(gguf_sha256, file)
         if self.revision:
             return f"rev:{self.revision}"
         log.warning(
@@ -130,7 +170,7 @@ class OpenAIProvider(Provider):
 
     async def generate(self, request: TeacherRequest) -> TeacherResponse:
         url = f"{self.base_url}/chat/completions"
-        body = request_body(self.model, request)
+        body = request_body(self.model, request, self.server, self.extra_body)
         start = time.perf_counter_ns()
         try:
             response = await self._client.post(url, json=body)
@@ -185,7 +225,12 @@ def reported_digest(entry: dict[str, Any]) -> str | None:
     return None
 
 
-def request_body(model: str, request: TeacherRequest) -> dict[str, Any]:
+def request_body(
+    model: str,
+    request: TeacherRequest,
+    server: str | None = None,
+    extra_body: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The JSON body for /chat/completions; the module docstring gives the mapping."""
     body: dict[str, Any] = {
         "model": model,
@@ -193,11 +238,18 @@ def request_body(model: str, request: TeacherRequest) -> dict[str, Any]:
         "stream": False,
     }
     for name, value in request.options.items():
+        target = field_for(server, name)
+        if target is None:
+            raise TeacherCallError(
+                f"server '{server}' has no request field for decode option '{name}'",
+                retryable=False,
+                reason="unsupported_option",
+            )
         if name == "num_predict":
             if value is not None and value >= 0:
-                body["max_tokens"] = value
+                body[target] = value
         else:
-            body[RENAMED_OPTIONS.get(name, name)] = value
+            body[target] = value
     fmt = request.format
     if fmt == "json":
         body["response_format"] = {"type": "json_object"}
@@ -220,6 +272,7 @@ def request_body(model: str, request: TeacherRequest) -> dict[str, Any]:
         body["logprobs"] = True
         if request.top_logprobs is not None:
             body["top_logprobs"] = request.top_logprobs
+    body.update(extra_body or {})
     return body
 
 

@@ -107,7 +107,7 @@ def _apply_override(data: Any, ov: Override, path: Path) -> None:
 EXCLUSIVE_KEYS = {"llamacpp": ("model", "model_path")}
 
 
-_TEACHER_MODELS = {
+_TEACHER_MODELS: dict[str, type[BaseModel]] = {
     "ollama": m.OllamaTeacher,
     "llamacpp": m.LlamaCppTeacher,
     "openai": m.OpenAITeacher,
@@ -231,6 +231,7 @@ def load_target(path: Path, overrides: Sequence[Override] = ()) -> LoadedTarget:
 def check_teachers(target: LoadedTarget) -> None:
     """What a teacher names must exist: a bundled model, a GGUF file (relative to the
     target's folder), a decode option the openai teacher's server understands."""
+    _check_openai_options(target)
     for name, teacher in target.spec.teachers.items():
         if teacher.provider != "llamacpp":
             continue
@@ -250,6 +251,37 @@ def check_teachers(target: LoadedTarget) -> None:
                     f"{_where(target, name, 'model_path')}: teachers.{name}.model_path "
                     f"'{teacher.model_path}' is not a file ({file}; relative paths are "
                     "the target file's folder's)"
+                )
+
+
+def _check_openai_options(target: LoadedTarget) -> None:
+    """A decode option an openai teacher's ``server:`` has no field for would be keyed and
+    silently ignored: refuse it here, naming the node's option."""
+    from fdbuild.providers.openai_servers import OPTION_FIELDS, unsupported
+
+    for node_name, node in target.spec.nodes.items():
+        if not isinstance(node, m.GenerateNode):
+            continue
+        teacher = target.spec.teachers.get(node.teacher)
+        if not isinstance(teacher, m.OpenAITeacher) or teacher.server is None:
+            continue
+        blocks: list[tuple[tuple[str, ...], m.Decode]] = [(("decode",), node.decode)]
+        blocks += [(("profiles", p), d) for p, d in (node.profiles or {}).items()]
+        for loc, decode in blocks:
+            options = decode.model_dump(exclude_none=True, exclude={"logprobs", "top_logprobs"})
+            bad = unsupported(teacher.server, options)
+            if bad:
+                key = ".".join(("nodes", node_name, *loc, bad[0]))
+                where = target.where("nodes", node_name, *loc, bad[0])
+                for ov in target.overrides:
+                    if _affects(ov, key) or _affects(ov, f"teachers.{node.teacher}.server"):
+                        where += f" (after --set {ov.text})"
+                known = ", ".join(sorted(OPTION_FIELDS[teacher.server]))
+                raise SpecError(
+                    f"{where}: decode option '{bad[0]}' at {key}: server "
+                    f"'{teacher.server}' (teachers.{node.teacher}.server) has no request "
+                    f"field for it, so it would be keyed and ignored; options it takes: "
+                    f"{known}; send a server's own field with teachers.{node.teacher}.extra_body"
                 )
 
 

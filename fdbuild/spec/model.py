@@ -62,6 +62,15 @@ class OpenAITeacher(TeacherBase):
     base_url: str = Field(min_length=1, description="e.g. http://localhost:8000/v1")
     api_key_env: str | None = Field(None, description="Environment variable holding the key.")
     revision: str | None = Field(None, description="Declared weights revision (keyed).")
+    server: Literal["vllm", "llamacpp", "sglang", "llama-cpp-python", "openai"] | None = Field(
+        None,
+        description="The server software: decode options are sent under its field names, "
+        "and one it has no field for fails to load (keyed when set).",
+    )
+    extra_body: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Fields sent verbatim in every request body (a server's own options; keyed).",
+    )
 
 
 Teacher = Annotated[
