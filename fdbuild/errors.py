@@ -4,6 +4,7 @@
 
     FdbuildError                 base; always carries a message (exit 1)
       SpecError                  bad target file, override or argument (exit 2)
+        ParamError               a gate param the check refuses (a missing file); the graph adds file:line:key
       PlanError                  cycle, unknown target or node, unknown run name (exit 2)
       StoreError                 unreadable or corrupt state under .fdbuild/
         ArtifactCorrupt          an artifact fails verification (the build quarantines and rebuilds it)
@@ -15,6 +16,10 @@
       TeacherCallError           one request failed; recorded per row, never cached
       OfflineMiss                `--offline` and some rows are not cached
       BuildBusy                  another build holds the project
+      StoreWriteError            a write failed: disk full, quota, I/O error (exit 4)
+      TeacherChanged             a teacher's digest changed during the build (exit 5)
+
+    Terminated                   SIGTERM (a KeyboardInterrupt, like Ctrl-C; exit 143)
 
 A failed *row* (teacher error, unparsable judge reply) is not an exception that ends
 the build: the executor records it and the build exits 3.
@@ -38,6 +43,17 @@ class SpecError(FdbuildError):
     """A target file, an override or a CLI argument is wrong. Nothing was written."""
 
     exit_code = 2
+
+
+class ParamError(SpecError):
+    """A check refuses one of its params (a file it names is missing or unreadable).
+
+    Raised by a check, which does not know where it was declared; the graph catches it
+    and reports ``file:line: nodes.NODE.params.PARAM: message``."""
+
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(message)
+        self.param = param
 
 
 class PlanError(FdbuildError):
@@ -100,3 +116,28 @@ class OfflineMiss(FdbuildError):
 
 class BuildBusy(FdbuildError):
     """Another fdbuild process holds the project's build mutex."""
+
+
+class StoreWriteError(FdbuildError):
+    """A write under the project failed (disk full, quota, I/O error). Every result
+    finished before it is kept; the build stops at once rather than lose more."""
+
+    exit_code = 4
+
+    def __init__(self, message: str, *, folder: object = None, needed: int | None = None) -> None:
+        super().__init__(message)
+        self.folder = folder
+        self.needed = needed
+
+
+class TeacherChanged(FdbuildError):
+    """A teacher's identity (its digest) changed while the build was asking it. What was
+    cached since its last confirmed check is discarded; the next build uses the new one."""
+
+    exit_code = 5
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: ends a build the way Ctrl-C does (everything finished is kept), exit 143.
+
+    A KeyboardInterrupt, not an FdbuildError: no ``except Exception`` may swallow it."""

@@ -57,7 +57,10 @@ class Check(ABC, Generic[P]):
         """The row columns this check reads (validated at load time, keyed per row)."""
 
     def file_deps(self) -> Mapping[str, Path]:
-        """Files whose content determines the evaluation (their digests are keyed)."""
+        """Files whose content determines the evaluation (their digests are keyed), by the
+        param that names them. Each is checked at load time (missing, or not a file, is an
+        error at that param's line); a check that can tell more (the file is not a
+        database) raises ``fdbuild.errors.ParamError`` naming the param from ``__init__``."""
         return {}
 
     def evaluate(self, row: Mapping[str, Any]) -> dict[str, Any]:

@@ -5,7 +5,11 @@ signature; one statement only; gold results cached) with its gaps fixed:
 
 * execution is safe and bounded (read-only open, authorizer, deadline, row cap: see
   ``sqlsafe.py``); the database file is never modified, whatever the candidate does;
-* a missing database is a load-time ``SpecError``, not a silently created empty file;
+* a missing database (or a file that is not one) is a load-time error naming the file,
+  line and ``params.db`` key, not a silently created empty file;
+* a NUL byte in the candidate is the verdict ``nul_byte``, not a crash on every build; one
+  evaluation's memory is capped (``max_memory_mb``: SQLite's heap, ``memory``;
+  ``max_result_mb``: the rows fetched, ``result_too_large``);
 * empty SQL is ``exec_pass = False`` (``empty_sql``), not a successful no-op;
 * ``exec_error`` is a bounded error class; the SQLite message goes to ``exec_detail``;
 * the gold comparison honours a top-level ORDER BY in the gold query, compares numbers
@@ -31,7 +35,7 @@ from fdbuild.checks.base import Check, CheckParams
 from fdbuild.checks.resultset import result_signature, results_match
 from fdbuild.checks.sql_parse import has_top_level_order_by
 from fdbuild.checks.sqlsafe import QueryResult, SafeConnection
-from fdbuild.errors import FdbuildError, SpecError
+from fdbuild.errors import FdbuildError, ParamError
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -46,6 +50,12 @@ class SqliteExecParams(CheckParams):
     timeout_ms: int = Field(2000, gt=0, description="Per-query deadline.")
     max_rows: int = Field(10000, gt=0, description="More rows than this is too_many_rows.")
     float_tol: float = Field(1e-6, ge=0, description="Numbers this close are equal.")
+    max_memory_mb: int = Field(
+        256, gt=0, le=1 << 20, description="SQLite heap per query; more is 'memory'."
+    )
+    max_result_mb: int = Field(
+        64, gt=0, le=1 << 20, description="Fetched result size; more is 'result_too_large'."
+    )
 
 
 class _Memo(Generic[K, V]):
@@ -71,7 +81,7 @@ class SqliteExecCheck(Check[SqliteExecParams]):
     """Annotates exec_pass, exec_error, exec_detail, gold_match, gold_error, result_sig."""
 
     name = "sqlite_exec"
-    version = "1"
+    version = "2"  # 2: nul_byte, invalid_text, memory and result_too_large verdicts
     Params = SqliteExecParams
     outputs = {
         "exec_pass": "bool",
@@ -85,8 +95,9 @@ class SqliteExecCheck(Check[SqliteExecParams]):
     def __init__(self, params: SqliteExecParams, base_dir: Path) -> None:
         super().__init__(params, base_dir)
         self.db_path = self.resolve_path(params.db)
-        if not self.db_path.is_file():
-            raise SpecError(f"check 'sqlite_exec': database not found: {self.db_path}")
+        problem = _database_problem(self.db_path)
+        if problem is not None:
+            raise ParamError("db", f"{problem}: {params.db} ({self.db_path})")
         self._connections: dict[int, SafeConnection] = {}
         self._lock = threading.Lock()
         self._gold: _Memo[tuple[str, int, int, str], tuple[QueryResult, bool]] = _Memo()
@@ -140,7 +151,11 @@ class SqliteExecCheck(Check[SqliteExecParams]):
 
     def _run(self, sql: str) -> QueryResult:
         return self._connection().query(
-            sql, timeout_ms=self.params.timeout_ms, max_rows=self.params.max_rows
+            sql,
+            timeout_ms=self.params.timeout_ms,
+            max_rows=self.params.max_rows,
+            max_memory=self.params.max_memory_mb << 20,
+            max_result=self.params.max_result_mb << 20,
         )
 
     def _connection(self) -> SafeConnection:
@@ -165,6 +180,26 @@ class SqliteExecCheck(Check[SqliteExecParams]):
             connections, self._connections = list(self._connections.values()), {}
         for conn in connections:
             conn.close()
+
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _database_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be the gate's database, or None. An empty file is an empty
+    database to SQLite, so it passes (every query then fails on a missing table)."""
+    if not path.exists():
+        return "database not found"
+    if not path.is_file():
+        return "database is not a file"
+    try:
+        with open(path, "rb") as fh:
+            header = fh.read(len(_SQLITE_HEADER))
+    except OSError as exc:
+        return f"database cannot be read ({exc.strerror})"
+    if header and header != _SQLITE_HEADER:
+        return "not an SQLite database"
+    return None
 
 
 def _text(value: Any) -> str:

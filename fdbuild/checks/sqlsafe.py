@@ -6,7 +6,9 @@ had no timeout, so a runaway recursive CTE hung the step; a missing file silentl
 an empty database; empty SQL "executed" successfully. Here every layer refuses on its own,
 so one mistake in one layer is not enough to touch the file:
 
-1. **Static screening** (``screen``): empty text is ``empty_sql``; more than one statement
+1. **Static screening** (``screen``): a NUL character is ``nul_byte`` (sqlite3 refuses such
+   text with a ValueError, which must be a verdict, not a crash); text that is not valid
+   Unicode (a lone surrogate) is ``invalid_text``; empty text is ``empty_sql``; more than one statement
    (split with ``sqlite3.complete_statement``, which knows SQLite's quoting, comments and
    trigger bodies) is ``multiple_statements``; a statement opening with a write, DDL,
    PRAGMA, ATTACH, transaction or EXPLAIN keyword is ``not_read_only``.
@@ -24,6 +26,11 @@ so one mistake in one layer is not enough to touch the file:
    (checked every 1,000 VM steps, fetching included), reported as ``timeout``.
 6. **Row cap**: at most ``max_rows + 1`` rows are fetched; one more than allowed is
    ``too_many_rows``, so a cross join cannot exhaust memory.
+7. **Memory caps**: rows are fetched one at a time and their size summed; past
+   ``max_result`` the query is ``result_too_large`` (16 MiB blobs times 10,000 rows
+   would otherwise all be held). While the statement runs, SQLite's hard heap limit allows
+   ``max_memory`` bytes more than was in use (``sqlheap.py``); an allocation past it fails
+   inside SQLite and the query is ``memory``.
 
 A ``SafeConnection`` is used by one thread at a time (the check keeps one per thread).
 """
@@ -40,6 +47,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from fdbuild.checks.sqlheap import HEAP
+
 
 class ExecError(str, Enum):
     """Why a query produced no result (the ``exec_error`` column)."""
@@ -51,6 +60,10 @@ class ExecError(str, Enum):
     TIMEOUT = "timeout"
     TOO_MANY_ROWS = "too_many_rows"
     RUNTIME_ERROR = "runtime_error"
+    NUL_BYTE = "nul_byte"
+    INVALID_TEXT = "invalid_text"
+    MEMORY = "memory"
+    RESULT_TOO_LARGE = "result_too_large"
 
 
 @dataclass(frozen=True)
@@ -93,11 +106,23 @@ _LIMITS = {
 }
 _SYNTAX = re.compile(r"syntax error|incomplete input|unrecognized token", re.I)
 _PROGRESS_STEPS = 1000
+DEFAULT_MAX_MEMORY = 256 << 20
+DEFAULT_MAX_RESULT = 64 << 20
+_VALUE_OVERHEAD = 16
+"""Bytes counted per value on top of its text or blob length (ints, floats, NULLs)."""
 
 
 def screen(sql: str | None) -> tuple[str, QueryResult | None]:
     """The single statement to run, or the static reason it must not run."""
     text = (sql or "").strip()
+    nul = text.find("\x00")
+    if nul != -1:
+        return "", QueryResult(error=ExecError.NUL_BYTE, detail=f"NUL character at offset {nul}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        detail = f"not valid Unicode at offset {exc.start} (a lone surrogate)"
+        return "", QueryResult(error=ExecError.INVALID_TEXT, detail=detail)
     if _is_blank(text):
         return "", QueryResult(error=ExecError.EMPTY_SQL, detail="no SQL text")
     if len(text) > MAX_SQL_CHARS:
@@ -217,38 +242,65 @@ class SafeConnection:
             return 1
         return 0
 
-    def query(self, sql: str | None, *, timeout_ms: int, max_rows: int) -> QueryResult:
+    def query(
+        self,
+        sql: str | None,
+        *,
+        timeout_ms: int,
+        max_rows: int,
+        max_memory: int = DEFAULT_MAX_MEMORY,
+        max_result: int = DEFAULT_MAX_RESULT,
+    ) -> QueryResult:
         """Run one untrusted query; never raises for anything the query text can cause."""
         statement, refusal = screen(sql)
         if refusal is not None:
             return refusal
-        return self.run_statement(statement, timeout_ms=timeout_ms, max_rows=max_rows)
+        return self.run_statement(
+            statement,
+            timeout_ms=timeout_ms,
+            max_rows=max_rows,
+            max_memory=max_memory,
+            max_result=max_result,
+        )
 
-    def run_statement(self, statement: str, *, timeout_ms: int, max_rows: int) -> QueryResult:
+    def run_statement(
+        self,
+        statement: str,
+        *,
+        timeout_ms: int,
+        max_rows: int,
+        max_memory: int = DEFAULT_MAX_MEMORY,
+        max_result: int = DEFAULT_MAX_RESULT,
+    ) -> QueryResult:
         """Run ``statement`` without the static screening, guarded by the open mode, the
-        authorizer, the deadline and the row cap alone (``query`` screens first)."""
+        authorizer, the deadline, the row cap and the memory caps alone (``query``
+        screens first)."""
         self._denied.clear()
         self._timed_out = False
-        self._deadline = time.monotonic() + timeout_ms / 1000
         cursor = self._conn.cursor()
         try:
-            cursor.execute(statement)
-            rows = cursor.fetchmany(max_rows + 1)
-            columns = len(cursor.description or ())
-        except (sqlite3.Error, sqlite3.Warning) as exc:
-            return self._classify(exc, timeout_ms)
+            with HEAP.limit(max_memory):
+                self._deadline = time.monotonic() + timeout_ms / 1000
+                cursor.execute(statement)
+                rows, refusal = _fetch(cursor, max_rows, max_result)
+                columns = len(cursor.description or ())
+        except (sqlite3.Error, sqlite3.Warning, MemoryError, ValueError, OverflowError) as exc:
+            return self._classify(exc, timeout_ms, max_memory)
         finally:
             self._deadline = math.inf
             cursor.close()
-        if len(rows) > max_rows:
-            return QueryResult(error=ExecError.TOO_MANY_ROWS, detail=f"more than {max_rows} rows")
+        if refusal is not None:
+            return refusal
         return QueryResult(rows=tuple(rows), columns=columns)
 
-    def _classify(self, exc: Exception, timeout_ms: int) -> QueryResult:
+    def _classify(self, exc: BaseException, timeout_ms: int, max_memory: int) -> QueryResult:
         """Map an sqlite3 exception to its error class; our own flags are checked first."""
         message = str(exc)
         if self._timed_out:
             return QueryResult(error=ExecError.TIMEOUT, detail=f"exceeded {timeout_ms} ms")
+        if isinstance(exc, MemoryError) or "out of memory" in message:
+            detail = f"needed more than its {_mb(max_memory)} of SQLite heap"
+            return QueryResult(error=ExecError.MEMORY, detail=detail)
         if self._denied:
             detail = "denied: " + ", ".join(self._denied[:3])
             return QueryResult(error=ExecError.NOT_READ_ONLY, detail=detail)
@@ -262,3 +314,27 @@ class SafeConnection:
 
     def close(self) -> None:
         self._conn.close()
+
+
+def _mb(size: int) -> str:
+    return f"{size / (1 << 20):g} MB"
+
+
+def _fetch(
+    cursor: sqlite3.Cursor, max_rows: int, max_result: int
+) -> tuple[list[tuple[Any, ...]], QueryResult | None]:
+    """Rows one at a time, stopping at the row cap or the result-size cap (so neither a
+    cross join nor rows of large blobs are ever held whole)."""
+    rows: list[tuple[Any, ...]] = []
+    size = 0
+    for row in cursor:
+        if len(rows) == max_rows:
+            return [], QueryResult(
+                error=ExecError.TOO_MANY_ROWS, detail=f"more than {max_rows} rows"
+            )
+        size += sum(_VALUE_OVERHEAD + (len(v) if isinstance(v, (str, bytes)) else 0) for v in row)
+        if size > max_result:
+            detail = f"result larger than {_mb(max_result)} (at row {len(rows) + 1})"
+            return [], QueryResult(error=ExecError.RESULT_TOO_LARGE, detail=detail)
+        rows.append(row)
+    return rows, None

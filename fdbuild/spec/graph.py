@@ -16,7 +16,7 @@ from typing import Any
 from fdbuild import columns as C
 from fdbuild.checks import available_checks, get_check_class
 from fdbuild.checks.base import Check
-from fdbuild.errors import SpecError
+from fdbuild.errors import ParamError, SpecError
 from fdbuild.parsers import get_parser_class
 from fdbuild.parsers.base import Parser
 from fdbuild.sources import peek_columns, source_format
@@ -298,7 +298,7 @@ def _gate_columns(graph: Graph, node: GraphNode, upstream: list[str]) -> list[st
             else:
                 lines.append(f"{where}: params.{key}: {err['msg']}")
         raise SpecError("\n".join(lines)) from None
-    check = cls(params, base_dir=node.target.base_dir)
+    check = _make_check(node, cls, params)
     if getattr(cls, "needs_teacher", False):
         teacher = getattr(params, "teacher", None)
         if teacher not in node.target.spec.teachers:
@@ -316,9 +316,6 @@ def _gate_columns(graph: Graph, node: GraphNode, upstream: list[str]) -> list[st
                 node, tpl.columns, upstream, "judge template placeholder", "params", "template"
             )
     _missing(node, list(check.reads()), upstream, f"check '{spec.check}'", "params")
-    for path_name, path in check.file_deps().items():
-        if not path.exists():
-            raise SpecError(f"{node.where('params', path_name)}: file not found: {path}")
     outputs = list(check.outputs)
     from fdbuild.checks.keep import compile_keep
 
@@ -338,6 +335,30 @@ def _gate_columns(graph: Graph, node: GraphNode, upstream: list[str]) -> list[st
     if cls.scope == "row":
         added.append(C.key_col(node.ref.node))
     return _extend(node, upstream, added)
+
+
+def _make_check(node: GraphNode, cls: type[Check[Any]], params: Any) -> Check[Any]:
+    """The gate's check, its file params verified now: a file that is missing or is not
+    what the check needs is a load error at that param's line, not a run-time failure."""
+    spec: m.GateNode = node.spec
+    try:
+        check = cls(params, base_dir=node.target.base_dir)
+    except ParamError as exc:
+        raise SpecError(_param_message(node, exc.param, exc.message)) from None
+    for name, path in check.file_deps().items():
+        written = spec.params.get(name, path)
+        if not path.exists():
+            problem = "file not found"
+        elif not path.is_file():
+            problem = "not a file"
+        else:
+            continue
+        raise SpecError(_param_message(node, name, f"{problem}: {written} ({path})"))
+    return check
+
+
+def _param_message(node: GraphNode, param: str, message: str) -> str:
+    return f"{node.where('params', param)}: nodes.{node.ref.node}.params.{param}: {message}"
 
 
 def _select_columns(graph: Graph, node: GraphNode, upstream: list[str]) -> list[str]:
