@@ -9,6 +9,15 @@ Nodes are matched by *name*, never by key or target, so a born-again iteration c
 diffed against its parent even when the two runs belong to different target files.
 
 Node order, producers and per-run metrics come from ``fdbuild.records``.
+
+Either run may be known only from ``fdbuild.lock`` (its record is not in this checkout:
+a fresh clone of a project with a committed lock). Its recipes then carry long texts as
+digests, so both sides are compared as the lock shows them, and its counts and timing are
+unknown; the diff says so in ``notes``.
+
+Percent changes of times are left out where they mislead: where either run is a no-op
+or offline (its wall time measures cache reads, not work), and where A's time is under
+a second. ``Metric.percent_omitted`` says why; the renderers print it once.
 """
 
 from __future__ import annotations
@@ -21,23 +30,28 @@ from typing import Any
 from fdbuild.diffrows import NodeRows, diff_node_rows
 from fdbuild.errors import PlanError
 from fdbuild.execute.explain import explain
-from fdbuild.lockfile import latest_runs, load_lock, lock_view
+from fdbuild.lockfile import lock_view
 from fdbuild.project import Project
 from fdbuild.records import (
+    FROM_LOCK_NOTE,
     export_inputs,
+    is_from_lock,
     node_order,
     producer,
+    run_kind,
     run_metrics,
     short_digest,
     teacher_summary,
 )
-from fdbuild.runs import read_run, resolve_run
+from fdbuild.runs import RunReader, read_run, resolve_run
 from fdbuild.store.objects import ArtifactStore
 
 Record = Mapping[str, Any]
 
 _UNSET = "(unset)"
 _RUN_FIELDS = ("target", "file", "fdbuild_version", "offline")
+_LOCK_RUN_FIELDS = ("target", "file")  # the run-level fields a lock entry has
+TINY_SECONDS = 1.0  # a time under this is too short to compare as a ratio
 
 
 # --------------------------------------------------------------------------- data
@@ -53,6 +67,7 @@ class RunInfo:
     parent: str | None
     started_at: str | None
     teachers: str
+    from_lock: bool = False
 
 
 @dataclass(frozen=True)
@@ -92,12 +107,21 @@ class Metric:
     a: float | None
     b: float | None
     unit: str = "count"
+    percent_omitted: str | None = None  # why no percent change is shown
 
     @property
     def change(self) -> float | None:
         if self.a is None or self.b is None:
             return None
         return round(self.b - self.a, 6)
+
+    @property
+    def percent(self) -> float | None:
+        """The change relative to A, or None (no base, or ``percent_omitted``)."""
+        change = self.change
+        if change is None or not self.a or self.percent_omitted or self.unit == "rate":
+            return None
+        return change / self.a
 
 
 @dataclass(frozen=True)
@@ -110,6 +134,7 @@ class Diff:
     metrics: tuple[Metric, ...] = ()
     rows: tuple[NodeRows, ...] = ()
     summary: dict[str, int] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -134,6 +159,7 @@ def run_info(record: Record) -> RunInfo:
         parent=record.get("parent"),
         started_at=record.get("started_at"),
         teachers=teacher_summary(record),
+        from_lock=is_from_lock(record),
     )
 
 
@@ -149,18 +175,21 @@ def _teacher_text(identity: Any) -> Any:
     )
 
 
-def _node_view(recipe: Mapping[str, Any]) -> dict[str, Any]:
+def _node_view(recipe: Mapping[str, Any], as_locked: bool = False) -> dict[str, Any]:
     """A recipe as compared: without its kind, a teacher as ``model@digest12`` (the
-    run-level ``teachers.*`` lines carry the full identity)."""
-    view = {k: v for k, v in recipe.items() if k != "kind"}
+    run-level ``teachers.*`` lines carry the full identity); ``as_locked``: long texts
+    as digests, as fdbuild.lock keeps them (when one side is known only from the lock)."""
+    view = {k: v for k, v in (lock_view(recipe) if as_locked else recipe).items() if k != "kind"}
     for key in ("teacher", "judge_teacher"):
         if key in view:
             view[key] = _teacher_text(view[key])
     return view
 
 
-def _run_view(record: Record) -> dict[str, Any]:
-    view: dict[str, Any] = {k: record.get(k) for k in _RUN_FIELDS}
+def _run_view(record: Record, as_locked: bool = False) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        k: record.get(k) for k in (_LOCK_RUN_FIELDS if as_locked else _RUN_FIELDS)
+    }
     view["teachers"] = {
         n: {k: v for k, v in t.items() if k != "key"}
         for n, t in (record.get("teachers") or {}).items()
@@ -209,15 +238,16 @@ def compare_parameters(a: Record, b: Record) -> list[ParamChange]:
     """Run-level inputs (teachers with digest and server version, ``--set``), then per
     node every resolved input that differs, nodes in B's order."""
     out: list[ParamChange] = []
-    _diff_tree("run", "", _run_view(a), _run_view(b), out)
+    locked = is_from_lock(a) or is_from_lock(b)
+    _diff_tree("run", "", _run_view(a, locked), _run_view(b, locked), out)
     nodes_a, nodes_b = a.get("nodes", {}), b.get("nodes", {})
     for name in _union_order(a, b):
         if name in nodes_a and name in nodes_b:
             _diff_tree(
                 name,
                 "",
-                _node_view(nodes_a[name].get("recipe") or {}),
-                _node_view(nodes_b[name].get("recipe") or {}),
+                _node_view(nodes_a[name].get("recipe") or {}, locked),
+                _node_view(nodes_b[name].get("recipe") or {}, locked),
                 out,
             )
     return out
@@ -269,7 +299,7 @@ def compare_nodes(a: Record, b: Record) -> tuple[list[NodeChange], list[str]]:
         if nb is None:
             changes.append(NodeChange(name, na["kind"], "removed", (), (), _rows(na), None))
             continue
-        stats = nb.get("stats", {})
+        stats = nb.get("stats") or {}
         reasons = node_reasons(a, b, name) if na is not None else []
         status = "added" if na is None else "reused" if stats.get("memo_hit") else "rebuilt"
         if na is not None and not reasons and _rows_same(na, nb):
@@ -308,8 +338,12 @@ def recompute_summary(b: Record) -> dict[str, int]:
     """How much work B did: generations and evaluations computed, teacher calls."""
     nodes = b.get("nodes", {}).values()
     return {
-        "generations": sum(n["stats"].get("computed", 0) for n in nodes if n["kind"] == "generate"),
-        "evaluations": sum(n["stats"].get("computed", 0) for n in nodes if n["kind"] == "gate"),
+        "generations": sum(
+            (n.get("stats") or {}).get("computed", 0) for n in nodes if n["kind"] == "generate"
+        ),
+        "evaluations": sum(
+            (n.get("stats") or {}).get("computed", 0) for n in nodes if n["kind"] == "gate"
+        ),
         "teacher_calls": (b.get("totals") or {}).get("teacher_calls", 0),
         "failed": (b.get("totals") or {}).get("failed", 0),
     }
@@ -318,19 +352,53 @@ def recompute_summary(b: Record) -> dict[str, int]:
 # --------------------------------------------------------------------------- metrics
 
 
+def percent_omitted(unit: str, a_value: float | None, a: Record, b: Record) -> str | None:
+    """Why a metric's percent change would mislead, or None. Times (and rates per
+    second) of a no-op or offline run measure cache reads, not work; a time under
+    ``TINY_SECONDS`` makes any ratio huge."""
+    if unit not in ("seconds", "per_s"):
+        return None
+    for side, record in (("A", a), ("B", b)):
+        kind = run_kind(record)
+        if kind:
+            article = "an" if kind == "offline" else "a"
+            return f"{side} is {article} {kind} run: its time measures cache reads, not work"
+    if unit == "seconds" and a_value is not None and abs(a_value) < TINY_SECONDS:
+        return f"A's time is under {TINY_SECONDS:g} s: a ratio to it says little"
+    return None
+
+
 def compare_metrics(a: Record, b: Record) -> list[Metric]:
     """A's and B's metrics side by side, in B's order then A-only ones."""
     ma, mb = run_metrics(a), run_metrics(b)
     names = list(mb) + [n for n in ma if n not in mb]
-    return [
-        Metric(
-            n,
-            (ma.get(n) or (None, ""))[0],
-            (mb.get(n) or (None, ""))[0],
-            (mb.get(n) or ma.get(n) or (None, "count"))[1],
+    out = []
+    for n in names:
+        value_a = (ma.get(n) or (None, ""))[0]
+        unit = (mb.get(n) or ma.get(n) or (None, "count"))[1]
+        out.append(
+            Metric(
+                n,
+                value_a,
+                (mb.get(n) or (None, ""))[0],
+                unit,
+                percent_omitted(unit, value_a, a, b),
+            )
         )
-        for n in names
-    ]
+    return out
+
+
+def diff_notes(a: Record, b: Record) -> list[str]:
+    """What the reader must know to read the diff right (a side known from the lock)."""
+    out = []
+    for side, record in (("A", a), ("B", b)):
+        if is_from_lock(record):
+            out.append(
+                f"run {side} ({record['run_id']}) is {FROM_LOCK_NOTE}: its long texts "
+                "(templates, system prompts) are known by digest only, so both runs' are "
+                f"compared by digest; {side}'s teacher calls, timing and reports are unknown"
+            )
+    return out
 
 
 # --------------------------------------------------------------------------- entry points
@@ -348,6 +416,7 @@ def compare_records(a: Record, b: Record, rows: Sequence[NodeRows] = ()) -> Diff
         metrics=tuple(compare_metrics(a, b)),
         rows=tuple(rows),
         summary=recompute_summary(b),
+        notes=tuple(diff_notes(a, b)),
     )
 
 
@@ -370,12 +439,23 @@ def rows_nodes(a: Record, b: Record, wanted: Sequence[str]) -> list[str]:
     return order[-1:]
 
 
-def diff_runs(project: Project, run_a: str, run_b: str, options: DiffOptions | None = None) -> Diff:
-    """Resolve two run names, read their records and artifacts, and diff them."""
+def diff_runs(
+    project: Project,
+    run_a: str,
+    run_b: str,
+    options: DiffOptions | None = None,
+    reader: RunReader | None = None,
+) -> Diff:
+    """Resolve two run names, read their records and artifacts, and diff them.
+
+    ``reader`` (the CLI's warns): an unreadable record of a run the lock records is
+    replaced by what the lock says of it, with a warning; any other unreadable or missing
+    record named is an error naming the file."""
     options = options or DiffOptions()
-    latest = latest_runs(load_lock(project.lock_path))
-    a = read_run(project, resolve_run(project, run_a, latest))
-    b = read_run(project, resolve_run(project, run_b, latest))
+    reader = reader or RunReader(project, warn=None)
+    latest = reader.latest()
+    a = _read(project, reader, resolve_run(project, run_a, latest, reader))
+    b = _read(project, reader, resolve_run(project, run_b, latest, reader))
     rows: list[NodeRows] = []
     if options.rows:
         store = ArtifactStore(project.objects_dir)
@@ -384,3 +464,7 @@ def diff_runs(project: Project, run_a: str, run_b: str, options: DiffOptions | N
                 diff_node_rows(store, a, b, name, fields=options.fields, examples=options.examples)
             )
     return compare_records(a, b, rows)
+
+
+def _read(project: Project, reader: RunReader, run_id: str) -> Record:
+    return reader.read(run_id) or read_run(project, run_id)  # the latter raises why

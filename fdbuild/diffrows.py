@@ -98,6 +98,21 @@ def choose_fields(
     return tuple(n for n in names_b if n in names_a and not C.is_internal(n))
 
 
+def _missing_note(record: Record, node: str, digest: str | None) -> str:
+    """Why a run has no rows to diff for ``node``."""
+    if not digest:
+        return f"no rows for '{node}' in run {record['run_id']} (no such node in that run)"
+    if record.get("from_lock"):
+        return (
+            f"no rows for '{node}' in run {record['run_id']}: it is known from fdbuild.lock "
+            "only, and its artifacts (under .fdbuild/, not committed) are not in this checkout"
+        )
+    return (
+        f"no rows for '{node}' in run {record['run_id']} (artifact missing; "
+        "`fdbuild gc` removes old artifacts)"
+    )
+
+
 def _keep_columns(*nodes: Mapping[str, Any]) -> list[str]:
     """The evaluation columns the gate's keep rule reads, in A or in B."""
     out: list[str] = []
@@ -164,8 +179,7 @@ def diff_node_rows(
     rows_a = _row_count(store, digest_a)
     rows_b = _row_count(store, digest_b)
     notes = [
-        f"no rows for '{node}' in run {r['run_id']} (node absent or artifact missing; "
-        f"`fdbuild gc` removes old artifacts)"
+        _missing_note(r, node, d)
         for r, d in ((a, digest_a), (b, digest_b))
         if not d or not store.exists(d)
     ]

@@ -5,6 +5,12 @@ Run records store their nodes sorted by name (the record is JSON with sorted key
 the build order is recovered from the data flow: a node comes after the nodes whose
 output digests it reads (``node_order``). A ``select`` that keeps every row has the
 same output digest as its gate; ties like that are broken by kind.
+
+A record may also come from ``fdbuild.lock`` (``lock_record``: marked ``from_lock``) when
+the run's own record is not in the checkout. Such a record has what the lock keeps
+(nodes' recipes with long texts as digests, input and output digests, row counts,
+teachers, parent, overrides) and nothing the lock does not: no stats, totals, reports or
+failures. Every helper here reads those with defaults.
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ from collections.abc import Mapping
 from typing import Any
 
 Record = Mapping[str, Any]
+
+FROM_LOCK_NOTE = "from fdbuild.lock; run record not in this checkout"
 
 _KIND_RANK = {"source": 0, "generate": 1, "gate": 2, "select": 3, "export": 9}
 
@@ -100,13 +108,67 @@ def teacher_summary(record: Record) -> str:
 
 def rows_kept(record: Record) -> int | None:
     """Rows the run exported (the largest export, when there are several)."""
-    counts = [
-        n["output"].get("rows")
+    counts: list[int] = [
+        rows
         for n in record.get("nodes", {}).values()
-        if n.get("kind") == "export"
+        if n.get("kind") == "export" and (rows := (n.get("output") or {}).get("rows")) is not None
     ]
-    counts = [c for c in counts if c is not None]
     return max(counts) if counts else None
+
+
+def started_from_id(run_id: str) -> str | None:
+    """``20261125T215537Z-704ff6`` -> ``2026-11-25T21:55:37Z`` (the run id is its start)."""
+    stamp = run_id.split("-", 1)[0]
+    if len(stamp) != 16 or stamp[8] != "T" or not stamp.endswith("Z"):
+        return None
+    d, t = stamp[:8], stamp[9:15]
+    return f"{d[:4]}-{d[4:6]}-{d[6:]}T{t[:2]}:{t[2:4]}:{t[4:]}Z"
+
+
+def lock_record(target: str, entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A run record made from a target's entry in ``fdbuild.lock``: what can be known of
+    the run when its own record is not in the checkout."""
+    run_id = entry["run"]
+    return {
+        "schema": 1,
+        "from_lock": True,
+        "run_id": run_id,
+        "parent": entry.get("parent"),
+        "target": target,
+        "file": entry.get("file"),
+        "started_at": started_from_id(run_id),
+        "overrides": list(entry.get("overrides") or []),
+        "teachers": {n: dict(t) for n, t in (entry.get("teachers") or {}).items()},
+        "nodes": {
+            name: {
+                "kind": node["kind"],
+                "recipe": dict(node.get("recipe") or {}),
+                "input_digests": list(node.get("input_digests") or []),
+                "output": dict(node.get("output") or {}),
+            }
+            for name, node in (entry.get("nodes") or {}).items()
+        },
+    }
+
+
+def is_from_lock(record: Record) -> bool:
+    return bool(record.get("from_lock"))
+
+
+def run_kind(record: Record) -> str | None:
+    """``offline``, ``no-op`` (every node reused or nothing computed, no teacher call) or
+    None for a run that did work. Its wall time measures cache reads, not work."""
+    if record.get("offline"):
+        return "offline"
+    nodes = record.get("nodes", {}).values()
+    if is_from_lock(record) or not nodes:
+        return None
+    if (record.get("totals") or {}).get("teacher_calls"):
+        return None
+    stats = [n.get("stats") or {} for n in nodes]
+    if all(s.get("memo_hit") or not s.get("computed") for s in stats):
+        return "no-op"
+    return None
 
 
 def run_metrics(record: Record) -> dict[str, tuple[float | None, str]]:
@@ -116,11 +178,13 @@ def run_metrics(record: Record) -> dict[str, tuple[float | None, str]]:
     order = node_order(record)
     for name in order:
         out[f"rows {name}"] = (nodes[name].get("output", {}).get("rows"), "count")
-    gates_in = [nodes[n]["stats"].get("rows_in") for n in order if nodes[n]["kind"] == "gate"]
+    gates_in = [
+        (nodes[n].get("stats") or {}).get("rows_in") for n in order if nodes[n]["kind"] == "gate"
+    ]
     first_in = max((r for r in gates_in if r), default=None)
     for name in order:
         if nodes[name]["kind"] == "export" and first_in:
-            kept = nodes[name]["stats"].get("rows_in")
+            kept = (nodes[name].get("stats") or {}).get("rows_in")
             out[f"keep rate {name}"] = (
                 round(kept / first_in, 4) if kept is not None else None,
                 "rate",
@@ -133,9 +197,16 @@ def run_metrics(record: Record) -> dict[str, tuple[float | None, str]]:
                 continue
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 out[f"{key} {gate}"] = (value, "rate" if key.endswith("_rate") else "score")
-    stats = [n.get("stats", {}) for n in nodes.values()]
-    out["prompt tokens"] = (sum(s.get("prompt_tokens") or 0 for s in stats), "count")
-    out["completion tokens"] = (sum(s.get("completion_tokens") or 0 for s in stats), "count")
+    stats = [n.get("stats") or {} for n in nodes.values()]
+    unknown = is_from_lock(record)
+    out["prompt tokens"] = (
+        None if unknown else sum(s.get("prompt_tokens") or 0 for s in stats),
+        "count",
+    )
+    out["completion tokens"] = (
+        None if unknown else sum(s.get("completion_tokens") or 0 for s in stats),
+        "count",
+    )
     totals = record.get("totals") or {}
     out["teacher calls"] = (totals.get("teacher_calls"), "count")
     out["failed rows"] = (totals.get("failed"), "count")

@@ -58,44 +58,61 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def _names(project: Any, run_a: str | None, run_b: str | None) -> tuple[str, str]:
+def _names(project: Any, reader: Any, run_a: str | None, run_b: str | None) -> tuple[str, str]:
     """Fill in omitted run names: B defaults to the latest run of A's target, and with
     no names at all the comparison is the latest run against its parent."""
     from fdbuild.errors import PlanError
-    from fdbuild.lockfile import latest_runs, load_lock
     from fdbuild.runs import read_run, resolve_run
 
     if run_a and run_b:
         return run_a, run_b
-    latest = latest_runs(load_lock(project.lock_path))
+    latest = reader.latest()
+
+    def record(name: str) -> Any:
+        run_id = resolve_run(project, name, latest, reader)
+        return reader.read(run_id) or read_run(project, run_id)
+
     if run_a:
-        target = read_run(project, resolve_run(project, run_a, latest))["target"]
+        target = record(run_a).get("target")
         if target not in latest:
             raise PlanError(f"no latest run of target '{target}' in fdbuild.lock; name RUN_B")
         return run_a, latest[target]
-    b = read_run(project, resolve_run(project, "@", latest))
+    b = record("@")
     if not b.get("parent"):
         raise PlanError(
             f"run {b['run_id']} has no parent to compare with; name two runs "
             "(`fdbuild log` lists them)"
         )
+    if reader.read(b["parent"]) is None:
+        known = (
+            " (fdbuild.lock records only the latest run of each target); after the next "
+            f"build, `fdbuild diff` compares the new run with {b['run_id']}"
+            if b.get("from_lock")
+            else "; name two runs (`fdbuild log` lists them)"
+        )
+        raise PlanError(
+            f"run {b['run_id']}'s parent {b['parent']} has no run record in this checkout{known}"
+        )
     return b["parent"], b["run_id"]
 
 
 def run(args: argparse.Namespace) -> int:
+    from fdbuild.cli.runs_cmd import warn
     from fdbuild.diff import DiffOptions, diff_runs
     from fdbuild.errors import SpecError
     from fdbuild.project import find_project
     from fdbuild.render.diff import diff_to_dict, render_markdown, render_text
+    from fdbuild.runs import RunReader
 
     if args.rows < 0:
         raise SpecError(f"--rows {args.rows}: give 0 or more example rows")
     project = find_project(root=Path(args.root) if args.root else None)
-    run_a, run_b = _names(project, args.run_a, args.run_b)
+    reader = RunReader(project, warn=warn)
+    run_a, run_b = _names(project, reader, args.run_a, args.run_b)
     options = DiffOptions(
         nodes=tuple(args.node), fields=tuple(args.field), examples=args.rows, rows=not args.no_rows
     )
-    diff = diff_runs(project, run_a, run_b, options)
+    diff = diff_runs(project, run_a, run_b, options, reader)
     if args.json:
         print(json.dumps(diff_to_dict(diff), indent=2, ensure_ascii=False))
     elif args.md:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -46,28 +47,21 @@ def _project(args: argparse.Namespace) -> Any:
     return find_project(root=Path(args.root) if args.root else None)
 
 
-def _latest(project: Any) -> dict[str, str]:
-    """Target -> latest run from the lock; without a lock, the newest record per target."""
-    from fdbuild.lockfile import latest_runs, load_lock
-    from fdbuild.runs import list_runs, read_run
-
-    latest = latest_runs(load_lock(project.lock_path))
-    if latest:
-        return latest
-    for run_id in list_runs(project):  # sorted oldest first: later ones win
-        latest[read_run(project, run_id).get("target", "?")] = run_id
-    return latest
+def warn(message: str) -> None:
+    """One warning line on stderr (stdout stays clean for --json)."""
+    print(f"fdbuild: warning: {message}", file=sys.stderr)
 
 
 def run_log(args: argparse.Namespace) -> int:
     from fdbuild.errors import PlanError, SpecError
     from fdbuild.render.runs import log_rows, render_log
-    from fdbuild.runs import chain
+    from fdbuild.runs import RunReader
 
     if args.limit is not None and args.limit < 1:
         raise SpecError(f"--limit {args.limit}: give 1 or more")
     project = _project(args)
-    latest = _latest(project)
+    reader = RunReader(project, warn=warn)
+    latest = reader.latest()
     if args.target:
         name = Path(args.target).name.removesuffix(".yaml").removesuffix(".yml")
         name = args.target if args.target in latest else name
@@ -77,20 +71,28 @@ def run_log(args: argparse.Namespace) -> int:
                 f"(targets: {', '.join(sorted(latest)) or 'none yet'})"
             )
         latest = {name: latest[name]}
-    chains = {t: chain(project, run_id)[: args.limit] for t, run_id in sorted(latest.items())}
+    chains: dict[str, list[dict[str, Any]]] = {}
+    stops: dict[str, str] = {}  # target -> where its chain stops and why (no record here)
+    for target, run_id in sorted(latest.items()):
+        full = reader.chain(run_id)
+        chains[target] = full[: args.limit]
+        behind = full[-1].get("parent") if full else run_id
+        if behind and len(chains[target]) == len(full):
+            stops[target] = f"{behind}, {reader.why_missing(behind)}"
     if args.json:
         print(json.dumps({t: log_rows(c) for t, c in chains.items()}, indent=2))
     else:
-        print(render_log(chains))
+        print(render_log(chains, stops))
     return 0
 
 
 def run_show(args: argparse.Namespace) -> int:
     from fdbuild.render.runs import render_show
-    from fdbuild.runs import read_run, resolve_run
+    from fdbuild.runs import RunReader, read_run, resolve_run
 
     project = _project(args)
-    record = read_run(project, resolve_run(project, args.run, _latest(project)))
+    reader = RunReader(project, warn=warn)
+    record = read_run(project, resolve_run(project, args.run, reader.latest(), reader))
     if args.json:
         print(json.dumps(record, indent=2, sort_keys=True))
     else:

@@ -62,9 +62,22 @@ def format_change(metric: Metric) -> str:
     text = {"seconds": f"{change:+.2f}s", "per_s": f"{change:+.1f}", "score": f"{change:+.3g}"}.get(
         metric.unit, f"{int(change):+d}" if float(change).is_integer() else f"{change:+}"
     )
-    if metric.a:
-        text += f" ({change / metric.a:+.0%})"
+    if metric.percent is not None:
+        text += f" ({metric.percent:+.0%})"
     return text
+
+
+def percent_footnote(metrics: Sequence[Metric]) -> str | None:
+    """One line saying which percent changes are left out and why (``None``: none are)."""
+    reasons: dict[str, list[str]] = {}
+    for m in metrics:
+        if m.percent_omitted and m.change:
+            reasons.setdefault(m.percent_omitted, []).append(m.name)
+    if not reasons:
+        return None
+    return "no % change for " + "; ".join(
+        f"{', '.join(names)} ({why})" for why, names in reasons.items()
+    )
 
 
 def _table(
@@ -98,10 +111,18 @@ def diff_to_dict(diff: Diff) -> dict[str, Any]:
         "unchanged_nodes": list(diff.unchanged),
         "recomputed": dict(diff.summary),
         "metrics": [
-            {"metric": m.name, "a": m.a, "b": m.b, "change": m.change, "unit": m.unit}
+            {
+                "metric": m.name,
+                "a": m.a,
+                "b": m.b,
+                "change": m.change,
+                "unit": m.unit,
+                "percent_omitted": m.percent_omitted,
+            }
             for m in diff.metrics
         ],
         "rows": [_rows_dict(r) for r in diff.rows],
+        "notes": list(diff.notes),
     }
 
 
@@ -118,15 +139,18 @@ def _rows_dict(rows: NodeRows) -> dict[str, Any]:
 
 def render_text(diff: Diff) -> str:
     lines = [f"diff A {_run_line(diff.a)}", f"  -> B {_run_line(diff.b)}"]
+    lines += [f"  note: {n}" for n in diff.notes]
+    head = len(lines)
     for title, body in _sections(diff, markdown=False):
         lines += ["", title, *[f"  {line}" if line else "" for line in body]]
-    if len(lines) == 2:
+    if len(lines) == head:
         lines += ["", "no differences: same parameters, same rows"]
     return "\n".join(lines)
 
 
 def _run_line(info: Any) -> str:
-    return f"{info.run_id}  ({info.target}, {info.started_at or '?'}, {info.teachers})"
+    source = ", from fdbuild.lock" if info.from_lock else ""
+    return f"{info.run_id}  ({info.target}, {info.started_at or '?'}, {info.teachers}{source})"
 
 
 def _sections(diff: Diff, *, markdown: bool) -> list[tuple[str, list[str]]]:
@@ -214,9 +238,10 @@ def _metrics(metrics: Sequence[Metric], markdown: bool) -> list[str]:
         (m.name, format_metric(m.a, m.unit), format_metric(m.b, m.unit), format_change(m))
         for m in metrics
     ]
+    note = percent_footnote(metrics)
     if markdown:
-        return _md_table(("metric", "A", "B", "change"), rows)
-    return _table(("metric", "A", "B", "change"), rows, right=(1, 2, 3))
+        return _md_table(("metric", "A", "B", "change"), rows) + (["", note] if note else [])
+    return _table(("metric", "A", "B", "change"), rows, right=(1, 2, 3)) + ([note] if note else [])
 
 
 def _counts(rows: NodeRows) -> list[tuple[str, int | None]]:
@@ -309,6 +334,8 @@ def render_markdown(diff: Diff) -> str:
             for side, info in (("A", diff.a), ("B", diff.b))
         ],
     )
+    if diff.notes:
+        lines += ["", *[f"Note: {n}" for n in diff.notes]]
     for title, body in _sections(diff, markdown=True):
         lines += ["", f"### {title}", "", *body]
     return "\n".join(lines).rstrip() + "\n"

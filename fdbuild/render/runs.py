@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from fdbuild.records import node_order, rows_kept, teacher_summary
+from fdbuild.records import FROM_LOCK_NOTE, is_from_lock, node_order, rows_kept, teacher_summary
 from fdbuild.render.diff import flow
 
 Record = Mapping[str, Any]
@@ -67,14 +67,21 @@ def log_rows(chain: Sequence[Record]) -> list[dict[str, Any]]:
             "failed": (r.get("totals") or {}).get("failed"),
             "overrides": list(r.get("overrides") or []),
             "wall_s": r.get("wall_s"),
+            "from_lock": is_from_lock(r),
         }
         for r in chain
     ]
 
 
-def render_log(chains: Mapping[str, Sequence[Record]]) -> str:
+def render_log(
+    chains: Mapping[str, Sequence[Record]], stops: Mapping[str, str] | None = None
+) -> str:
+    """The chains as tables; ``stops``: per target, the run its chain stops at and why
+    (``<run_id>, which has no run record in this checkout``). Runs known only from fdbuild.lock are
+    marked ``*`` and explained under their table."""
     if not chains:
         return "no runs yet (fdbuild.lock has no targets); run `fdbuild build TARGET`"
+    stops = stops or {}
     lines: list[str] = []
     for target, chain in chains.items():
         if lines:
@@ -86,7 +93,7 @@ def render_log(chains: Mapping[str, Sequence[Record]]) -> str:
             other = f"[{row['target']}] " if row["target"] != target else ""
             rows.append(
                 (
-                    row["run_id"],
+                    row["run_id"] + ("*" if row["from_lock"] else ""),
                     row["parent"] or "-",
                     (row["time"] or "-").replace("T", " "),
                     teacher_summary(record),
@@ -104,6 +111,10 @@ def render_log(chains: Mapping[str, Sequence[Record]]) -> str:
                 right=(4, 5, 6),
             )
         ]
+        if any(is_from_lock(r) for r in chain):
+            lines.append(f"  * {FROM_LOCK_NOTE} (calls, failures and timing unknown)")
+        if target in stops:
+            lines.append(f"  the chain stops at {stops[target]}")
     return "\n".join(lines)
 
 
@@ -145,12 +156,12 @@ def _node_rows(record: Record, order: Sequence[str]) -> list[str]:
     rows = []
     for name in order:
         node = record["nodes"][name]
-        s = node.get("stats", {})
+        s = node.get("stats") or {}
         rows.append(
             (
                 name,
                 node.get("kind", "?"),
-                "reused" if s.get("memo_hit") else "built",
+                "?" if is_from_lock(record) else "reused" if s.get("memo_hit") else "built",
                 _num(s.get("rows_in")),
                 _num(node.get("output", {}).get("rows")),
                 _num(s.get("cached")),
@@ -233,16 +244,33 @@ def render_show(record: Record, *, max_failures: int = 50) -> str:
         f"run       {record['run_id']}",
         f"target    {record.get('target')} ({record.get('file')})",
         f"parent    {record.get('parent') or '-'}",
-        f"status    {record.get('status')}: {_num(totals.get('teacher_calls'))} teacher call(s), "
-        f"{_num(totals.get('failed'))} failed row(s), {_num(rows_kept(record))} row(s) exported",
-        f"time      {record.get('started_at')} .. {record.get('finished_at')} ({_num(record.get('wall_s'))}s)",
     ]
+    if is_from_lock(record):
+        lines += [
+            f"status    {_num(rows_kept(record))} row(s) exported",
+            f"time      started {record.get('started_at') or '-'} (from the run id)",
+        ]
+    else:
+        lines += [
+            f"status    {record.get('status')}: {_num(totals.get('teacher_calls'))} teacher "
+            f"call(s), {_num(totals.get('failed'))} failed row(s), "
+            f"{_num(rows_kept(record))} row(s) exported",
+            f"time      {record.get('started_at')} .. {record.get('finished_at')} "
+            f"({_num(record.get('wall_s'))}s)",
+        ]
     if record.get("argv"):
         lines.append(f"command   {' '.join(record['argv'])}")
     if record.get("overrides"):
         lines.append(f"--set     {' '.join(record['overrides'])}")
     if record.get("offline"):
         lines.append("offline   yes (no teacher was called)")
+    if is_from_lock(record):
+        lines.insert(
+            1,
+            f"source    {FROM_LOCK_NOTE}: parameters (long texts as digests), digests and "
+            "row counts only; counts of cached and computed rows, timing, reports and "
+            "failures are not known",
+        )
     teachers = _teacher_lines(record)
     if teachers:
         lines += ["", *teachers]

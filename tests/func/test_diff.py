@@ -158,6 +158,7 @@ def test_json_and_markdown_carry_the_same_facts(scripted: ProjectDir) -> None:
         "recomputed",
         "metrics",
         "rows",
+        "notes",
     }
     md = diff(scripted, 1, 2, "--md").stdout
     assert "| metric | A | B | change |" in md and "|---|---|---|---|" in md
