@@ -106,14 +106,16 @@ class RowCache:
             raise
 
     def _raw(self, full_key: str) -> Any:
-        """The stored value; a legacy value diskcache cannot unpickle is a damaged record."""
-        with self._sqlite():
-            try:
-                return self._cache.get(full_key)
-            except sqlite3.DatabaseError:
-                raise
-            except Exception as exc:
-                return Unpicklable(f"does not unpickle ({type(exc).__name__})")
+        """The stored value; a legacy value diskcache cannot unpickle is a damaged record.
+        (Plain try/except, not ``_sqlite()``: this runs once per row in hot loops.)"""
+        try:
+            return self._cache.get(full_key)
+        except sqlite3.DatabaseError as exc:
+            if is_corruption(exc):
+                raise CacheUnreadable(unreadable_message(self.directory, exc)) from None
+            raise
+        except Exception as exc:
+            return Unpicklable(f"does not unpickle ({type(exc).__name__})")
 
     def _drop(self, full_key: str, why: str) -> None:
         self.bad.append(full_key)
