@@ -21,6 +21,7 @@ from fdbuild.events import NullReporter, Reporter
 from fdbuild.execute.build import GraphRun, execute_graph
 from fdbuild.execute.context import BuildContext, BuildOptions, NodeResult
 from fdbuild.execute.teachers import TeacherPool
+from fdbuild.execute.write_errors import writing
 from fdbuild.lockfile import dump_lock, load_lock, lock_view
 from fdbuild.project import Project, StoreMutex, find_project
 from fdbuild.runs import new_run_id, resolve_run, write_run
@@ -90,10 +91,15 @@ def build(
     reporter = reporter or NullReporter()
     if options.dry_run:
         return _build_locked(graph, project, options, overrides, reporter)
-    with StoreMutex(
-        project,
-        on_wait=lambda who: reporter.message(
-            f"another fdbuild build is running ({who}); waiting for it to finish..."
+    # A write error the steps below do not name more precisely (the mutex file, say)
+    # still ends the build with one message naming the folder, not a traceback.
+    with (
+        writing(project.state_dir),
+        StoreMutex(
+            project,
+            on_wait=lambda who: reporter.message(
+                f"another fdbuild build is running ({who}); waiting for it to finish..."
+            ),
         ),
     ):
         return _build_locked(graph, project, options, overrides, reporter)
@@ -112,7 +118,8 @@ def _build_locked(
             project, options.parent, {t: e["run"] for t, e in lock["targets"].items()}
         )
         options = replace(options, parent=parent)
-    ctx = BuildContext(project=project, options=options, reporter=reporter)
+    with writing(project.cache_dir):
+        ctx = BuildContext(project=project, options=options, reporter=reporter)
     started = time.time()
     try:
         run = execute_graph(graph, ctx, _previous_nodes(lock), _recorded_teachers(lock, graph))
@@ -125,10 +132,13 @@ def _build_locked(
     ]
     if not options.dry_run:
         for target_run in runs:
-            write_run(project, target_run.record)
-            _write_export_reports(graph, target_run.record)
+            with writing(project.runs_dir):
+                write_run(project, target_run.record)
+            with writing(project.root):
+                _write_export_reports(graph, target_run.record)
             _update_lock(lock, graph, target_run)
-        dump_lock(project.lock_path, lock)
+        with writing(project.root):
+            dump_lock(project.lock_path, lock)
     return BuildOutcome(runs=runs, graph=graph, dry_run=options.dry_run)
 
 

@@ -1,7 +1,9 @@
 """``fdbuild`` entry point: one argparse parser, one module per command group.
 
 Exit codes (SPEC 4): 0 built; 2 bad target file or arguments; 3 built but some rows
-failed (recorded, retried next time); 1 anything else; 130 interrupted.
+failed (recorded, retried next time); 4 a write failed (disk full); 5 a teacher's
+identity changed during the build; 1 anything else; 130 interrupted (Ctrl-C); 143
+terminated (SIGTERM, handled like Ctrl-C).
 Heavy modules are imported inside the command handlers, so ``fdbuild --version`` and
 ``--help`` start fast.
 """
@@ -47,13 +49,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     args.argv = args_list
-    from fdbuild.errors import FdbuildError
+    from fdbuild.errors import FdbuildError, Terminated
+    from fdbuild.execute.signals import sigterm_handler
 
     try:
-        return int(args.func(args) or 0)
+        with sigterm_handler():
+            return int(args.func(args) or 0)
     except FdbuildError as exc:
         print(f"fdbuild: error: {exc.message}", file=sys.stderr)
         return exc.exit_code
+    except Terminated:
+        print(
+            "fdbuild: terminated (SIGTERM); every finished result is kept in the cache. "
+            "Run the same command again to continue.",
+            file=sys.stderr,
+        )
+        return 143
     except KeyboardInterrupt:
         print(
             "fdbuild: interrupted; every finished result is kept in the cache. "

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from fdbuild.checks.judge import JudgeCheck
@@ -24,9 +25,12 @@ from fdbuild.execute.context import BuildContext, Failure, NodeResult, NodeStats
 from fdbuild.execute.explain import explain
 from fdbuild.execute.gate import gate_recipe, run_gate
 from fdbuild.execute.generate import generate_recipe, run_generate
+from fdbuild.execute.identity import IdentityWatch
 from fdbuild.execute.io import Outputs
 from fdbuild.execute.select import run_select, select_recipe
+from fdbuild.execute.signals import sigterm_cancels
 from fdbuild.execute.teachers import TeacherPool
+from fdbuild.execute.write_errors import writing
 from fdbuild.keys import content_hash
 from fdbuild.spec.graph import Graph, GraphNode, NodeRef
 from fdbuild.store.rowcache import MEMO
@@ -69,6 +73,14 @@ class Build:
             retry_base_s=ctx.options.retry_base_s,
             retry_cap_s=ctx.options.retry_cap_s,
         )
+        self.watch = IdentityWatch(
+            self.teachers,
+            self.cache,
+            interval_s=ctx.options.identity_check_s,
+            enabled=not (ctx.options.dry_run or ctx.options.offline),
+        )
+        self.stop_error: BaseException | None = None
+        self._task: asyncio.Task[Any] | None = None
         self.run = GraphRun()
         self._progress: dict[NodeRef, Progress] = {}
         self._last_report = 0.0
@@ -88,12 +100,35 @@ class Build:
 
     # the walk ---------------------------------------------------------------------
     async def execute(self) -> GraphRun:
+        """Run every node, then confirm the teachers' identities once more.
+
+        ``stop(error)`` (SIGTERM, a teacher that changed) cancels this task at its next
+        ``await``; the cancellation reaches every worker, and ``error`` is raised here."""
+        self._task = asyncio.current_task()
+        watcher = asyncio.create_task(self.watch.loop(self.stop)) if self.watch.enabled else None
         try:
-            for ref in self.graph.order:
-                await self.run_node(self.graph.nodes[ref])
+            with sigterm_cancels(self.stop):
+                try:
+                    for ref in self.graph.order:
+                        await self.run_node(self.graph.nodes[ref])
+                    await self.watch.check()
+                except asyncio.CancelledError:
+                    if self.stop_error is not None:
+                        raise self.stop_error from None
+                    raise
         finally:
+            if watcher is not None:
+                watcher.cancel()
+                await asyncio.gather(watcher, return_exceptions=True)
             await self.teachers.aclose()
         return self.run
+
+    def stop(self, error: BaseException) -> None:
+        """End the build with ``error`` (the first one wins)."""
+        if self.stop_error is None:
+            self.stop_error = error
+            if self._task is not None and not self._task.done():
+                self._task.cancel()
 
     async def run_node(self, node: GraphNode) -> None:
         inputs = [self.run.results[r] for r in node.inputs]
@@ -128,7 +163,8 @@ class Build:
             )
         else:
             self.reporter.node_started(str(node.ref), node.kind, "; ".join(reasons))
-            result = await self._compute(node, recipe, key, input_digests, stats)
+            with writing(*self._write_target(node, input_digests)):
+                result = await self._compute(node, recipe, key, input_digests, stats)
             result.reasons = reasons
             if (
                 not self.options.dry_run
@@ -144,12 +180,24 @@ class Build:
                 }
                 if node.kind == "export":
                     memo["stamp"] = export_mod.file_stamp(node)
-                self.cache.put(MEMO, result.key, memo)  # result.key: see _intact_inputs
+                self.watch.put(None, MEMO, result.key, memo)  # result.key: see _intact_inputs
         stats.rows_out = result.rows
         stats.wall_s = time.perf_counter() - t0
         self.run.results[node.ref] = result
         if not stats.memo_hit:
             self.reporter.node_finished(str(node.ref), stats.summary())
+
+    def _write_target(self, node: GraphNode, input_digests: list[str | None]) -> tuple[Path, Any]:
+        """Where a node writes (for a disk-full message) and an estimate of what it needs:
+        about the size of its inputs (an output holds their rows, and more columns)."""
+        if node.kind == "export":
+            return node.target.resolve_path(node.spec.path).parent, None
+
+        def inputs_size() -> int | None:
+            paths = [self.ctx.artifacts.path(d) for d in input_digests if d]
+            return sum(p.stat().st_size for p in paths if p.exists()) or None
+
+        return self.ctx.artifacts.directory, inputs_size
 
     def _memo_valid(self, node: GraphNode, memo: dict[str, Any]) -> bool:
         if node.kind == "export":
@@ -191,6 +239,7 @@ class Build:
             return source_mod.source_recipe(self.ctx, node)
         if kind == "generate":
             identity = await self.teachers.identity(node.target, node.spec.teacher)
+            self.watch.track(node.target, node.spec.teacher)
             self.run.identities[(node.target.name, node.spec.teacher)] = identity.record()
             return generate_recipe(node, identity)
         if kind == "gate":
@@ -199,6 +248,7 @@ class Build:
                 assert isinstance(node.check, JudgeCheck)  # the one check that needs_teacher
                 teacher = node.check.params.teacher
                 identity = await self.teachers.identity(node.target, teacher)
+                self.watch.track(node.target, teacher)
                 self.run.identities[(node.target.name, teacher)] = identity.record()
                 judge = identity.key_parts()
             return gate_recipe(node, judge)

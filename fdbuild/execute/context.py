@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,23 @@ class BuildOptions:
     retry_base_s: float = 0.5
     retry_cap_s: float = 20.0
     argv: tuple[str, ...] = ()
+    identity_check_s: float = field(default_factory=lambda: identity_check_from_env())
+    """Seconds between re-checks of the teachers' identities during a build
+    (``$FDBUILD_IDENTITY_CHECK_S``, default 10; see fdbuild/execute/identity.py)."""
+
+
+IDENTITY_CHECK_ENV = "FDBUILD_IDENTITY_CHECK_S"
+DEFAULT_IDENTITY_CHECK_S = 10.0
+
+
+def identity_check_from_env() -> float:
+    """``$FDBUILD_IDENTITY_CHECK_S`` (seconds, > 0), else 10."""
+    raw = os.environ.get(IDENTITY_CHECK_ENV, "").strip()
+    try:
+        value = float(raw) if raw else DEFAULT_IDENTITY_CHECK_S
+    except ValueError:
+        return DEFAULT_IDENTITY_CHECK_S
+    return value if value > 0 else DEFAULT_IDENTITY_CHECK_S
 
 
 @dataclass

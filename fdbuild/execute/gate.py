@@ -4,11 +4,16 @@ An evaluation key holds the check's name and code version, its params (file para
 content digest, not path), and the values of the row fields it reads. A judge gate adds
 the judge teacher's identity; its reply is cached as a generation of its own, so editing
 the judge template re-judges while a threshold change re-judges nothing.
+
+Judge requests run on a ``WorkerPool``: anything a worker raises (a failed cache write)
+ends the build with that error instead of dying unseen. A judge reply that is not valid
+Unicode is a failed row (``invalid_text``, from the teacher pool); one cached by an
+older fdbuild is asked again, and a cached evaluation holding such text is dropped and
+recorded as failed, so the next build recomputes it.
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Any
 
 from fdbuild import columns as C
@@ -17,6 +22,10 @@ from fdbuild.checks.keep import compile_keep
 from fdbuild.errors import OfflineMiss, TeacherCallError
 from fdbuild.execute.context import Failure, NodeStats
 from fdbuild.execute.schema import arrow_type, extend_schema
+from fdbuild.execute.teachers import UNAVAILABLE
+from fdbuild.execute.text_check import INVALID_TEXT, check_record
+from fdbuild.execute.workers import Put, WorkerPool
+from fdbuild.execute.write_errors import writing
 from fdbuild.keys import content_hash, file_digest
 from fdbuild.parsers.base import ParseFailure
 from fdbuild.quality import QualityAccumulator
@@ -76,30 +85,31 @@ class GateRunner:
         progress = b.progress_for(self.node)
         missing: list[str] = []
         judge = getattr(self.check, "needs_teacher", False)
-        tasks: set[asyncio.Task[None]] = set()
         progress.total = b.outputs.row_count(input_digest)
-        for batch in b.outputs.batches(input_digest):
-            todo = []
-            for row in batch:
-                stats.rows_in += 1
-                key = self.key(row)
-                if b.cache.has(EVAL, key):
-                    stats.cached += 1
-                    progress.cached += 1
-                elif b.options.dry_run or (b.options.offline and judge):
-                    missing.append(row[C.ID])
+
+        async def produce(put: Put[tuple[dict[str, Any], str]]) -> None:
+            for batch in b.outputs.batches(input_digest):
+                todo = []
+                for row in batch:
+                    stats.rows_in += 1
+                    key = self.key(row)
+                    if b.cache.has(EVAL, key):
+                        stats.cached += 1
+                        progress.cached += 1
+                    elif b.options.dry_run or (b.options.offline and judge):
+                        missing.append(row[C.ID])
+                    else:
+                        todo.append((row, key))
+                if judge:
+                    for item in todo:
+                        await put(item)
                 else:
-                    todo.append((row, key))
-            if judge:
-                for row, key in todo:
-                    if len(tasks) >= self._judge_concurrency() * 4:
-                        _, tasks = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-                    tasks.add(asyncio.create_task(self._judge(row, key)))
-            else:
-                self._evaluate_batch(todo)
-            b.report(progress)
-        if tasks:
-            await asyncio.gather(*tasks)
+                    self._evaluate_batch(todo)
+                b.report(progress)
+
+        concurrency = self._judge_concurrency() if judge else 1
+        pool = WorkerPool(self._judge_item, workers=concurrency * 2, queue_size=concurrency * 4)
+        await pool.run(produce)
         if b.options.offline and missing:
             raise OfflineMiss(
                 f"--offline: judge gate '{self.node.ref}' has {len(missing)} row(s) "
@@ -109,7 +119,7 @@ class GateRunner:
         return len(missing)
 
     def _evaluate_batch(self, todo: list[tuple[dict[str, Any], str]]) -> None:
-        with self.b.cache.batch():
+        with writing(self.b.cache.directory), self.b.cache.batch():
             for row, key in todo:
                 try:
                     evaluation = self.check.evaluate(row)
@@ -128,11 +138,17 @@ class GateRunner:
     def _judge_concurrency(self) -> int:
         return self.node.target.spec.teachers[self._judge_check().params.teacher].concurrency
 
+    async def _judge_item(self, item: tuple[dict[str, Any], str]) -> None:
+        await self._judge(*item)
+
     async def _judge(self, row: dict[str, Any], key: str) -> None:
         check, b = self._judge_check(), self.b
         request = check.request_for(row)
         gen_key = check.generation_key(self.recipe["judge_teacher"], request)
         record = b.cache.get(GEN, gen_key)
+        if record is not None and check_record(record) is not None:
+            b.cache.delete(GEN, gen_key)  # cached by an older fdbuild: ask again
+            record = None
         if record is None:
             try:
                 response, attempts, seconds = await b.teachers.call(
@@ -156,8 +172,12 @@ class GateRunner:
                 f"unparsable judge reply: {record['text'][:200]!r}",
             )
             return
-        b.cache.put(GEN, gen_key, record)
-        b.cache.put(EVAL, key, evaluation)
+        teacher = b.teachers.teacher_id(self.node.target, check.params.teacher)
+        if not (
+            b.watch.put(teacher, GEN, gen_key, record)
+            and b.watch.put(teacher, EVAL, key, evaluation)
+        ):
+            return  # the judge changed meanwhile: the build is ending
         self.stats.computed += 1
         b.progress_for(self.node).done += 1
 
@@ -165,7 +185,8 @@ class GateRunner:
         self.stats.failed += 1
         self.b.progress_for(self.node).failed += 1
         self.failures.append(Failure(str(self.node.ref), row_id, reason, detail))
-        self.b.reporter.row_failed(str(self.node.ref), row_id, f"{reason}: {detail}")
+        if reason != UNAVAILABLE:  # the pool said it once for the whole teacher
+            self.b.reporter.row_failed(str(self.node.ref), row_id, f"{reason}: {detail}")
 
     def schema(self, input_schema: pa.Schema) -> pa.Schema:
         import pyarrow as pa
@@ -196,6 +217,17 @@ class GateRunner:
                 key = self.key(row)
                 evaluation = self.b.cache.get(EVAL, key)
                 if evaluation is None:
+                    continue
+                where = check_record(evaluation)
+                if where is not None:  # cached by an older fdbuild: never written out
+                    self.b.cache.delete(EVAL, key)
+                    self.stats.cached -= 1  # counted as a hit by fill_cache
+                    self._fail(
+                        row[C.ID],
+                        INVALID_TEXT,
+                        f"the cached evaluation's {where} is not valid Unicode; dropped from "
+                        "the cache, recomputed on the next build",
+                    )
                     continue
                 out = self.annotate(row, evaluation, key)
                 kept += bool(out[C.pass_col(self.node.ref.node)])

@@ -5,8 +5,12 @@ Two streamed passes over the input, so memory stays bounded:
 1. For every (row, profile, candidate) render the request and compute its key. Hits
    are counted; misses go on a bounded queue that ``concurrency`` workers drain. Each
    finished generation is put in the row cache the moment it returns. Failures and
-   truncations are recorded on the run and never cached.
-2. Read every result back from the cache and write the output rows.
+   truncations are recorded on the run and never cached. Anything a worker raises
+   (a failed cache write: disk full) cancels the other workers and the producer and
+   ends the build with that error (``WorkerPool``); nothing hangs on a full queue.
+2. Read every result back from the cache and write the output rows. A cached reply that
+   is not valid Unicode (written by an older fdbuild) is dropped from the cache and
+   recorded as a failure ``invalid_text``, so the next build asks for it again.
 
 A generation key holds the teacher (provider, tag, digest), the exact messages, every
 option sent (with the per-candidate seed ``seed + k``), the candidate index and
@@ -15,7 +19,7 @@ profile, the output format, think/logprobs flags, and the key-schema version.
 
 from __future__ import annotations
 
-import asyncio
+import pickle
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +29,9 @@ from fdbuild import columns as C
 from fdbuild.errors import OfflineMiss, TeacherCallError
 from fdbuild.execute.context import Failure, NodeStats
 from fdbuild.execute.schema import arrow_type, extend_schema, logprobs_type
+from fdbuild.execute.teachers import UNAVAILABLE
+from fdbuild.execute.text_check import INVALID_TEXT, check_record, describe_invalid
+from fdbuild.execute.workers import Put, WorkerPool
 from fdbuild.keys import content_hash
 from fdbuild.parsers.base import ParseFailure
 from fdbuild.providers import TeacherIdentity, TeacherRequest
@@ -127,6 +134,8 @@ class GenerateRunner:
         self.system_tpl = parse_template(node.spec.system) if node.spec.system else None
         self.profiles = _profiles(recipe)
         self.failures: list[Failure] = []
+        self.teacher_id = build.teachers.teacher_id(node.target, node.spec.teacher)
+        self._record_bytes = 0  # of the replies cached so far (for a disk-full estimate)
 
     def jobs(self, row: dict[str, Any]) -> Iterator[Job]:
         prompt = self.template.render(row)
@@ -161,15 +170,13 @@ class GenerateRunner:
         b, stats = self.b, self.stats
         teacher = self.node.spec.teacher
         spec = self.node.target.spec.teachers[teacher]
-        queue: asyncio.Queue[Job | None] = asyncio.Queue(maxsize=spec.concurrency * 4)
         missing: list[str] = []
-        workers: list[asyncio.Task[None]] = []
-        if not (b.options.dry_run or b.options.offline):
-            workers = [asyncio.create_task(self._worker(queue)) for _ in range(spec.concurrency)]
+        asks = not (b.options.dry_run or b.options.offline)
         progress = b.progress_for(self.node)
         progress.total = b.outputs.row_count(input_digest) * self.recipe["n"] * len(self.profiles)
         b.reporter.progress(progress)  # unthrottled: a live display follows this object from now
-        try:
+
+        async def produce(put: Put[Job]) -> None:
             for batch in b.outputs.batches(input_digest):
                 for row in batch:
                     stats.rows_in += 1
@@ -177,17 +184,14 @@ class GenerateRunner:
                         if self.cached(job.key):
                             stats.cached += 1
                             progress.cached += 1
-                        elif workers:
-                            await queue.put(job)
+                        elif asks:
+                            await put(job)
                         else:
                             missing.append(job.out_id)
                     b.report(progress)
-            for _ in workers:
-                await queue.put(None)
-            await asyncio.gather(*workers)
-        finally:
-            for w in workers:
-                w.cancel()
+
+        pool = WorkerPool(self._run_job, workers=spec.concurrency, queue_size=spec.concurrency * 4)
+        await pool.run(produce)
         if b.options.offline and missing:
             shown = ", ".join(missing[:10]) + (
                 f" and {len(missing) - 10} more" if len(missing) > 10 else ""
@@ -198,10 +202,6 @@ class GenerateRunner:
             )
         stats.extra["to_compute"] = len(missing)
         return len(missing)
-
-    async def _worker(self, queue: asyncio.Queue[Job | None]) -> None:
-        while (job := await queue.get()) is not None:
-            await self._run_job(job)
 
     async def _run_job(self, job: Job) -> None:
         b, stats, progress = self.b, self.stats, self.b.progress_for(self.node)
@@ -227,23 +227,44 @@ class GenerateRunner:
             if self.recipe["on_truncation"] == "fail":
                 self._fail(job, "truncated", "done_reason=length: num_predict reached", attempts)
                 return
-            b.cache.put(TRUNCATED, job.key, response.to_record())
-            stats.computed += 1
-            progress.done += 1
+            if self._put(TRUNCATED, job.key, response.to_record()):
+                stats.computed += 1
+                progress.done += 1
             return
         if job.request.logprobs and not response.logprobs:
             self._fail(job, "logprobs_missing", "the server returned no logprobs", attempts)
             return
-        b.cache.put(GEN, job.key, response.to_record())
+        if not self._put(GEN, job.key, response.to_record()):
+            return
         stats.computed += 1
         progress.done += 1
         b.report(progress)
+
+    def _put(self, space: str, key: str, record: dict[str, Any]) -> bool:
+        """Cache one reply (False: its teacher changed meanwhile, nothing cached). A failed
+        write names what the rest of the node still needs, estimated from the replies
+        cached so far."""
+        b, stats = self.b, self.stats
+
+        def needed() -> int | None:
+            size = len(pickle.dumps(record, protocol=5))
+            done = stats.computed + 1
+            average = (self._record_bytes + size) / done
+            todo = b.progress_for(self.node)
+            left = max(todo.total - todo.cached - todo.done - todo.failed, 1)
+            return int(average * left)
+
+        if not b.watch.put(self.teacher_id, space, key, record, needed):
+            return False
+        self._record_bytes += len(record.get("text") or "") + 200
+        return True
 
     def _fail(self, job: Job, reason: str, detail: str, attempts: int) -> None:
         self.stats.failed += 1
         self.b.progress_for(self.node).failed += 1
         self.failures.append(Failure(str(self.node.ref), job.out_id, reason, detail, attempts))
-        self.b.reporter.row_failed(str(self.node.ref), job.out_id, f"{reason}: {detail}")
+        if reason != UNAVAILABLE:  # the pool said it once for the whole teacher
+            self.b.reporter.row_failed(str(self.node.ref), job.out_id, f"{reason}: {detail}")
 
     # pass 2 ---------------------------------------------------------------------
     def schema(self, input_schema: pa.Schema) -> pa.Schema:
@@ -279,8 +300,20 @@ class GenerateRunner:
             for row in batch:
                 for job in self.jobs(row):
                     record = self.lookup(job.key)
-                    if record is not None:
-                        writer.write(self._output_row(row, job, record))
+                    if record is None:
+                        continue
+                    where = check_record(record)
+                    if where is not None:  # cached by an older fdbuild: never written out
+                        self._drop_invalid(job, record, where)
+                        continue
+                    writer.write(self._output_row(row, job, record))
+
+    def _drop_invalid(self, job: Job, record: dict[str, Any], where: str) -> None:
+        for space in (GEN, TRUNCATED):
+            self.b.cache.delete(space, job.key)
+        detail = describe_invalid(record, where) + "; dropped from the cache, asked again"
+        self.stats.cached -= 1  # counted as a hit by pass 1
+        self._fail(job, INVALID_TEXT, detail + " on the next build", 0)
 
     def _output_row(self, row: dict[str, Any], job: Job, record: dict[str, Any]) -> dict[str, Any]:
         out = dict(row)

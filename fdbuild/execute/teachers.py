@@ -3,6 +3,19 @@ a concurrency bound, and retries with exponential backoff and jitter.
 
 Retries live here, not in providers (STYLE H7). A semaphore bounds requests in flight
 per teacher: no batch barriers, so one slow request never holds back the others.
+
+Every reply passes ``call``, so two guards live here too:
+
+* **Text.** A reply whose text, thinking or logprob tokens are not valid Unicode (a lone
+  surrogate sent as ``"\\ud800"``) is a failed row, reason ``invalid_text``: it is never
+  cached and not retried within the build (the same request gives the same reply).
+* **Circuit breaker.** After ``BREAKER_THRESHOLD`` consecutive connection failures or
+  timeouts of one teacher, with no reply in between, the teacher is taken as down for the
+  rest of the build: one message, no new request, and every remaining row of it fails at
+  once with reason ``teacher_unavailable`` (retried on the next build).
+
+A teacher whose identity changed during the build (``mark_changed``, from the identity
+watch) refuses every further call with that ``TeacherChanged`` error.
 """
 
 from __future__ import annotations
@@ -14,7 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from fdbuild.errors import OfflineMiss, ProviderUnavailable, TeacherCallError
+from fdbuild.errors import OfflineMiss, ProviderUnavailable, TeacherCallError, TeacherChanged
+from fdbuild.execute.text_check import INVALID_TEXT, check_record, describe_invalid
 from fdbuild.keys import canonical_json
 from fdbuild.providers import (
     Provider,
@@ -25,6 +39,13 @@ from fdbuild.providers import (
 )
 from fdbuild.providers.openai_servers import request_parts
 from fdbuild.spec.load import LoadedTarget
+
+# Consecutive connection failures or timeouts (no reply in between) that take a teacher
+# as down for the rest of the build. Twice the usual concurrency: one burst of in-flight
+# requests failing together when a server dies, and their first retries.
+BREAKER_THRESHOLD = 8
+OUTAGE_REASONS = frozenset({"connection", "timeout"})
+UNAVAILABLE = "teacher_unavailable"
 
 # The digest a dry run keys an unreachable, never-recorded teacher with: no row has it.
 UNREACHABLE_DIGEST = "unknown:teacher-unreachable"
@@ -37,6 +58,16 @@ class _Teacher:
     identity: TeacherIdentity | None = None
     semaphore: asyncio.Semaphore | None = None
     resolving: asyncio.Lock | None = None
+    name: str = ""
+    outages_in_row: int = 0
+    down: str | None = None
+    """Set when the circuit breaker opened: why (the last connection error)."""
+    changed: TeacherChanged | None = None
+
+    def label(self) -> str:
+        where = getattr(self.spec, "host", None) or getattr(self.spec, "base_url", None)
+        model = self.spec.model or getattr(self.spec, "model_path", None)
+        return f"'{self.name}' ({self.spec.provider} {model}" + (f" at {where})" if where else ")")
 
 
 class TeacherPool:
@@ -82,10 +113,22 @@ class TeacherPool:
         teacher = self._teachers.get(sid)
         if teacher is None:
             teacher = _Teacher(
-                spec=spec, semaphore=asyncio.Semaphore(spec.concurrency), resolving=asyncio.Lock()
+                spec=spec,
+                semaphore=asyncio.Semaphore(spec.concurrency),
+                resolving=asyncio.Lock(),
+                name=name,
             )
             self._teachers[sid] = teacher
         return teacher
+
+    def teacher_id(self, target: LoadedTarget, name: str) -> str:
+        """The pool's id of a target's teacher (teachers with one spec share it)."""
+        spec = target.spec.teachers[name]
+        sid = self._ids.get(id(spec))
+        if sid is None:
+            self._get(target, name)
+            sid = self._ids[id(spec)]
+        return sid
 
     def spec(self, target: LoadedTarget, name: str) -> Any:
         return target.spec.teachers[name]
@@ -180,8 +223,10 @@ class TeacherPool:
         attempts = 0
         retries = teacher.spec.retries
         while True:
-            attempts += 1
+            self._refuse(teacher, attempts)
             async with teacher.semaphore:
+                self._refuse(teacher, attempts)  # the breaker may have opened meanwhile
+                attempts += 1
                 if on_start is not None:
                     on_start()
                 self.calls += 1
@@ -190,7 +235,10 @@ class TeacherPool:
                     response = await asyncio.wait_for(
                         teacher.provider.generate(request), timeout=teacher.spec.timeout_s
                     )
-                    return response, attempts, time.perf_counter() - t0
+                    teacher.outages_in_row = 0
+                    seconds = time.perf_counter() - t0
+                    _check_text(response)
+                    return response, attempts, seconds
                 except asyncio.TimeoutError:
                     error = TeacherCallError(
                         f"no reply within {teacher.spec.timeout_s}s",
@@ -199,13 +247,92 @@ class TeacherPool:
                     )
                 except TeacherCallError as exc:
                     error = exc
+            self._count_outage(teacher, error)
             if not error.retryable or attempts > retries:
                 error.attempts = attempts  # type: ignore[attr-defined]
                 raise error
             delay = min(self.retry_cap_s, self.retry_base_s * 2 ** (attempts - 1))
             await asyncio.sleep(delay * random.uniform(0.5, 1.5))
 
+    def _refuse(self, teacher: _Teacher, attempts: int) -> None:
+        """Raise at once for a teacher that changed or that the breaker took as down."""
+        if teacher.changed is not None:
+            raise teacher.changed
+        if teacher.down is not None:
+            error = TeacherCallError(
+                f"not sent: teacher {teacher.label()} is down ({teacher.down})",
+                retryable=False,
+                reason=UNAVAILABLE,
+            )
+            error.attempts = attempts  # type: ignore[attr-defined]
+            raise error
+
+    def _count_outage(self, teacher: _Teacher, error: TeacherCallError) -> None:
+        """The circuit breaker: consecutive connection failures and timeouts open it."""
+        if error.reason not in OUTAGE_REASONS:
+            teacher.outages_in_row = 0  # the server answered: it is up
+            return
+        teacher.outages_in_row += 1
+        if teacher.down is None and teacher.outages_in_row >= BREAKER_THRESHOLD:
+            teacher.down = error.message
+            if self._note is not None:
+                self._note(
+                    f"teacher {teacher.label()}: {teacher.outages_in_row} requests in a row "
+                    f"failed to connect or timed out (last: {error.message}); sending it "
+                    f"nothing more in this build: its remaining rows fail as {UNAVAILABLE} "
+                    "and are retried on the next build"
+                )
+
+    # identity re-checks (used by the identity watch) ----------------------------------
+    def in_use(self) -> list[str]:
+        """Ids of the teachers whose identity was resolved from a live provider."""
+        return [
+            sid
+            for sid, t in self._teachers.items()
+            if t.identity is not None and t.provider is not None
+        ]
+
+    def current(self, sid: str) -> TeacherIdentity:
+        identity = self._teachers[sid].identity
+        assert identity is not None, "only teachers in_use() are re-checked"
+        return identity
+
+    def label(self, sid: str) -> str:
+        return self._teachers[sid].label()
+
+    def is_down(self, sid: str) -> bool:
+        teacher = self._teachers[sid]
+        return teacher.down is not None or teacher.changed is not None
+
+    async def recheck(self, sid: str) -> TeacherIdentity:
+        """Ask the provider again which weights stand behind the teacher.
+
+        An in-process teacher (llamacpp) memoises ``resolve()``; its ``identify()`` is the
+        file's digest, memoised by size and mtime, so an unchanged file costs one stat."""
+        teacher = self._teachers[sid]
+        assert teacher.provider is not None
+        identify = getattr(teacher.provider, "identify", None)
+        fresh = identify() if callable(identify) else teacher.provider.resolve()
+        timeout = min(30.0, float(teacher.spec.timeout_s or 30.0))
+        return await asyncio.wait_for(fresh, timeout=timeout)
+
+    def mark_changed(self, sid: str, error: TeacherChanged) -> None:
+        self._teachers[sid].changed = error
+
+    def is_changed(self, sid: str) -> bool:
+        return self._teachers[sid].changed is not None
+
     async def aclose(self) -> None:
         for teacher in self._teachers.values():
             if teacher.provider is not None:
                 await teacher.provider.aclose()
+
+
+def _check_text(response: TeacherResponse) -> None:
+    """A reply that is not valid Unicode is a failed row, never cached (module doc)."""
+    record = response.to_record()
+    where = check_record(record)
+    if where is not None:
+        raise TeacherCallError(
+            describe_invalid(record, where), retryable=False, reason=INVALID_TEXT
+        )
