@@ -1,11 +1,14 @@
-"""Per-run quality and timing reports, computed from a run record's node stats."""
+"""Per-run quality and timing reports, computed from a run record's node stats, and
+the funnel (``fdbuild/funnel.py``), computed from the node outputs when they can be read."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from fdbuild.funnel import ReadColumns, funnel_reports
 
-def build_reports(record: dict[str, Any]) -> dict[str, Any]:
+
+def build_reports(record: dict[str, Any], read: ReadColumns | None = None) -> dict[str, Any]:
     quality: dict[str, Any] = {}
     timing: dict[str, Any] = {}
     for name, node in record["nodes"].items():
@@ -34,4 +37,7 @@ def build_reports(record: dict[str, Any]) -> dict[str, Any]:
                 "tokens_per_s": round(tokens / wall, 2) if wall and tokens else None,
                 "cache_hit_rate": round(stats["cached"] / units, 4) if units else None,
             }
-    return {"quality": quality, "timing": timing}
+    reports: dict[str, Any] = {"quality": quality, "timing": timing}
+    if read is not None:
+        reports["funnel"] = funnel_reports(record, read)
+    return reports
