@@ -268,6 +268,35 @@ def test_missing_artifacts_are_a_note_not_an_error(
     assert "answers template:" in out and "Metrics" in out
 
 
+def test_no_percent_change_of_times_against_a_no_op_or_offline_run(
+    project: ProjectDir, ollama_server: FakeOllama
+) -> None:
+    """Issue 10: ``wall time 0.01s 124.94s +124.93s (+892357%)``; a no-op's or an offline
+    run's time is cache reads, so the ratio is left out and a footnote says why, once."""
+    url = ollama_server.url
+    project.gen({"data/questions.jsonl": questions_jsonl(4), "basic.yaml": scripted_target(url)})
+    project.build("basic.yaml")
+    project.build("basic.yaml")  # a no-op
+    project.gen({"basic.yaml": scripted_target(url, template=TEMPLATE_2)})
+    project.build("basic.yaml")  # real work again, against the no-op
+    project.build("basic.yaml", "--offline")
+    for names, side, kind in (
+        (("@~3", "@~2"), "B", "a no-op"),
+        (("@~2", "@~1"), "A", "a no-op"),
+        (("@~1", "@"), "B", "an offline"),
+    ):
+        out = project.cli("diff", *names, "--no-rows").stdout
+        (wall,) = [line for line in out.splitlines() if line.strip().startswith("wall time")]
+        assert "%" not in wall, (names, wall)
+        footnote = f"no % change for wall time ({side} is {kind} run: its time measures cache reads"
+        assert out.count("no % change for") == 1 and footnote in out, names
+        metrics = project.cli("diff", *names, "--json").json()["metrics"]
+        (wall_json,) = [m for m in metrics if m["metric"] == "wall time"]
+        assert wall_json["percent_omitted"].startswith(f"{side} is {kind} run")
+        rows = [m for m in metrics if m["metric"] == "rows answers"]
+        assert rows[0]["percent_omitted"] is None  # counts keep their percentages
+
+
 def test_library_diff_runs(scripted: ProjectDir) -> None:
     from fdbuild.diff import DiffOptions, diff_runs
     from fdbuild.project import Project
