@@ -225,9 +225,12 @@ def _target_run(
             "failed": len(failures),
         },
     }
+    from fdbuild.funnel import artifact_reader
     from fdbuild.reports import build_reports
 
-    record["reports"] = build_reports(record)
+    # a dry run has no rows to count: no funnel
+    read = None if ctx.options.dry_run else artifact_reader(ctx.artifacts)
+    record["reports"] = build_reports(record, read)
     return TargetRun(record=record, results=results)
 
 

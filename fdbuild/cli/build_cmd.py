@@ -74,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
         )
     finally:
         reporter.close()
+    if not outcome.dry_run:
+        warn_empty_exports(outcome)
     if args.json:
         summaries = [r.summary() for r in outcome.runs]
         payload = summaries[0] if len(summaries) == 1 else {"runs": summaries}
@@ -111,7 +113,30 @@ def render_plan(outcome: Any) -> str:
     return "\n".join(lines)
 
 
+def render_funnel(funnel: dict[str, Any]) -> str:
+    """``asked 320 -> parsed 320 -> valid SQL 301 -> executes 160 -> ... -> exported 21 (sft)``"""
+    steps = [f"{s['stage']} {s['rows']}" for s in funnel["stages"][:-1]]
+    exports = funnel["exports"]
+    if len(set(exports.values())) == 1:
+        steps.append(f"exported {next(iter(exports.values()))} ({', '.join(exports)})")
+    else:
+        steps.append("exported " + ", ".join(f"{n} {rows}" for n, rows in exports.items()))
+    return " -> ".join(steps)
+
+
+def warn_empty_exports(outcome: Any) -> None:
+    """A 0-row export is a warning on stderr (also in the summary), naming the node that
+    dropped everything: a build that exports nothing did not do what was asked."""
+    from fdbuild.funnel import zero_row_warnings
+
+    for target_run in outcome.runs:
+        for warning in zero_row_warnings(target_run.record):
+            print(f"fdbuild: warning: {warning}", file=sys.stderr)
+
+
 def render_summary(record: dict[str, Any]) -> str:
+    from fdbuild.funnel import zero_row_warnings
+
     totals = record["totals"]
     nodes = record["nodes"]
     lines = [
@@ -146,6 +171,10 @@ def render_summary(record: dict[str, Any]) -> str:
             lines.append(
                 f"  export {name}: {node['output']['rows']} rows -> {node['recipe']['path']}"
             )
+    for funnel in record.get("reports", {}).get("funnel") or []:
+        lines.append("  funnel: " + render_funnel(funnel))
+    for warning in zero_row_warnings(record):
+        lines.append("  warning: " + warning)
     own_generate = any(n["kind"] == "generate" and "#" not in name for name, n in nodes.items())
     if not record["parent"] and own_generate:
         target_file = record["file"]
