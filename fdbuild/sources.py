@@ -1,4 +1,8 @@
-"""Reading source files (.jsonl, .parquet, .csv) into Arrow, and peeking at their columns."""
+"""Reading source files (.jsonl, .parquet, .csv) into Arrow, and peeking at their columns.
+
+Every value read must be valid Unicode (``source_text.py``): a bad byte or a lone
+surrogate is an error naming the file, the line (row index for Parquet) and the column.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fdbuild.errors import SpecError
+from fdbuild.source_text import check_object, check_table, decode_line, valid_text
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -36,8 +41,11 @@ def peek_columns(path: Path, fmt: str, max_lines: int = 1000) -> list[str]:
     if fmt == "csv":
         import csv
 
-        with open(path, newline="", encoding="utf-8") as fh:
-            return next(csv.reader(fh), [])
+        with open(path, newline="", encoding="utf-8", errors="surrogateescape") as fh:
+            header = next(csv.reader(fh), [])
+        if not all(valid_text(name) for name in header):
+            raise SpecError(f"{path}:1: the header is not valid UTF-8")
+        return header
     seen: dict[str, None] = {}
     for _, obj in json_objects(path, max_lines):
         for key in obj:
@@ -46,26 +54,36 @@ def peek_columns(path: Path, fmt: str, max_lines: int = 1000) -> list[str]:
 
 
 def json_objects(path: Path, max_lines: int | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) for each non-blank JSONL line; a bad line is an error naming it."""
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
+    """(line number, object) for each non-blank JSONL line; a bad line (invalid JSON, not
+    UTF-8, a lone surrogate escape, not an object) is an error naming it."""
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
             if max_lines is not None and lineno > max_lines:
                 break
+            line = decode_line(path, lineno, raw)
             if not line.strip():
                 continue
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise SpecError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from None
-            except UnicodeDecodeError:
-                raise SpecError(f"{path}:{lineno}: not UTF-8 text") from None
             if not isinstance(obj, dict):
                 raise SpecError(f"{path}:{lineno}: each line must be a JSON object")
+            check_object(path, lineno, raw, obj)
             yield lineno, obj
 
 
 def read_source(path: Path, fmt: str) -> pa.Table:
-    """The whole source as an Arrow table. Errors name the file (and line for JSONL)."""
+    """The whole source as an Arrow table of valid text. Errors name the file (and line
+    for JSONL and CSV text, row index for Parquet)."""
+    if fmt == "csv":
+        peek_columns(path, fmt)  # a header that is not UTF-8 is an error naming line 1
+    table = _read(path, fmt)
+    check_table(table, path, fmt)
+    return table
+
+
+def _read(path: Path, fmt: str) -> pa.Table:
     import pyarrow as pa
 
     try:
