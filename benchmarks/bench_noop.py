@@ -199,11 +199,27 @@ def touched_artifacts(project: Path, record: dict[str, Any]) -> list[Path]:
 
 
 class NoopRunner:
-    def __init__(self, server: ServerProcess) -> None:
+    """Runs the CLI against the test server. ``code``: a checkout of other fdbuild code
+    to run instead of the installed one (put first on ``PYTHONPATH``; ``--baseline``)."""
+
+    def __init__(self, server: ServerProcess, code: Path | None = None) -> None:
         self.server = server
         self.exe = fdbuild_exe()
-        self.env = child_env(OLLAMA_HOST=server.url)
+        extra = {"OLLAMA_HOST": server.url}
+        if code is not None:
+            extra["PYTHONPATH"] = str(code)
+        self.env = child_env(**extra)
         self.noverify_ok: bool | None = None  # does _noverify.py apply to this checkout?
+        if code is not None:
+            where = subprocess.run(
+                [sys.executable, "-c", "import fdbuild; print(fdbuild.__file__)"],
+                env=self.env,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+            if not Path(where).resolve().is_relative_to(code.resolve()):
+                raise SystemExit(f"--baseline {code}: fdbuild is imported from {where} instead")
 
     def startup(self) -> Timed:
         t = run_timed([self.exe, "--version"], cwd=WORK, env=self.env)
@@ -374,6 +390,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="an earlier run's results JSON, printed beside this run's figures",
     )
     p.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help="a checkout of earlier fdbuild code (e.g. `git archive REV | tar -x -C DIR`) "
+        "whose own bench_noop.py prepared its projects in DIR/benchmarks/.work: its no-op "
+        "and start-up run in the same rounds (PYTHONPATH=DIR), on those projects",
+    )
+    p.add_argument(
         "--json-out", type=Path, help="default: benchmarks/.work/noop-results[-quick].json"
     )
     p.add_argument("--first-build", type=Path, help=argparse.SUPPRESS)  # internal: child mode
@@ -409,6 +433,7 @@ def main(argv: list[str] | None = None) -> int:
             "export_bytes": (project / "out" / "answers.jsonl").stat().st_size,
             "noop": [],
             "noop_unverified": [],
+            "noop_baseline": [],
             "floor": [],
             "verify_full": [],
             "verify_memo": [],
@@ -418,6 +443,7 @@ def main(argv: list[str] | None = None) -> int:
     with ServerProcess() as server:
         runner = NoopRunner(server)
         runner.startup()  # warm-ups: .pyc cache, page cache, and a check of each project
+        base = baseline_runner(server, args.baseline, sizes)
         unverified = not args.no_unverified
         for rows in sizes:
             project = WORK / f"noop-{rows}"
@@ -435,17 +461,24 @@ def main(argv: list[str] | None = None) -> int:
             checks[rows].full()  # page cache
             if unverified:
                 unverified = runner.check_noverify(project)
+            if base is not None:
+                base.once(baseline_project(args.baseline, rows), warm_up=True)
         # Interleaved rounds: load from other work on the machine falls on every size
         # and on the baselines alike.
         startups: list[Timed] = []
+        base_startups: list[Timed] = []
         for i in range(args.repeats):
             startups.append(runner.startup())
+            if base is not None:
+                base_startups.append(base.startup())
             for rows in sizes:
                 project = WORK / f"noop-{rows}"
                 r = results[rows]
                 r["noop"].append(runner.once(project)[0])
                 if unverified:
                     r["noop_unverified"].append(runner.once(project, verify=False)[0])
+                if base is not None:
+                    r["noop_baseline"].append(base.once(baseline_project(args.baseline, rows))[0])
                 r["floor"].append(hash_file(project / "data" / "questions.jsonl"))
                 r["verify_full"].append(checks[rows].full())
                 r["verify_memo"].append(checks[rows].memo())
@@ -458,10 +491,15 @@ def main(argv: list[str] | None = None) -> int:
 
     startup = median([t.wall_s for t in startups])
     startup_cpu = median([t.cpu_s for t in startups])
+    base_startup = median([t.wall_s for t in base_startups]) if base_startups else None
+    base_startup_cpu = median([t.cpu_s for t in base_startups]) if base_startups else None
     fixed = results.get(FIXED_ROWS) if not args.no_fixed else None
     for rows in sizes:
         summarise(results[rows], checks[rows], startup, startup_cpu, fixed, WORK / f"noop-{rows}")
+        summarise_baseline(results[rows], base_startup, base_startup_cpu)
     report(results, sizes, fixed, startup, startup_cpu, args.repeats, args.compare)
+    if base_startup is not None:
+        print_baseline(args.baseline, results, sizes, startup, base_startup)
     for rows in sizes:
         fb = results[rows]["first_build"]
         print(
@@ -482,6 +520,10 @@ def main(argv: list[str] | None = None) -> int:
         "startup_s": startup,
         "startup_cpu_s": startup_cpu,
         "startup_runs_s": [round(t.wall_s, 4) for t in startups],
+        "baseline": str(args.baseline) if args.baseline else None,
+        "baseline_revision": baseline_revision(args.baseline),
+        "baseline_startup_s": base_startup,
+        "baseline_startup_cpu_s": base_startup_cpu,
         "results": [results[r] for r in sizes],
         "profiles": profiles,
         "targets": {
@@ -542,6 +584,100 @@ def summarise(
             r["marginal_ratio"] = r["row_part_s"] / (r["floor_s"] - fixed["floor_s"])
     for raw in ("noop", "noop_unverified", "floor", "verify_full", "verify_memo"):
         del r[raw]
+
+
+def summarise_baseline(r: dict[str, Any], startup: float | None, startup_cpu: float | None) -> None:
+    runs = r.pop("noop_baseline")
+    if not runs or startup is None or startup_cpu is None:
+        return
+    b: dict[str, Any] = {"noop_s": median([t.wall_s for t in runs])}
+    b["noop_cpu_s"] = median([t.cpu_s for t in runs])
+    b["noop_runs_s"] = [round(t.wall_s, 4) for t in runs]
+    b["noop_net_s"] = b["noop_s"] - startup
+    b["noop_net_cpu_s"] = b["noop_cpu_s"] - startup_cpu
+    b["ratio"] = b["noop_net_s"] / r["floor_s"]
+    b["max_rss_mib"] = max(t.max_rss_kib for t in runs) / 1024
+    r["baseline"] = b
+
+
+# ----------------------------------------------------------------------------- baseline
+
+
+def baseline_project(code: Path, rows: int) -> Path:
+    return code / "benchmarks" / ".work" / f"noop-{rows}"
+
+
+def baseline_revision(code: Path | None) -> str | None:
+    """What the baseline checkout is: its REVISION file (written by whoever exported it)."""
+    if code is None:
+        return None
+    marker = code / "REVISION"
+    return marker.read_text().strip() if marker.exists() else "unknown revision"
+
+
+def baseline_runner(server: ServerProcess, code: Path | None, sizes: list[int]) -> Any:
+    """A runner of the baseline checkout, after checking its projects are prepared."""
+    if code is None:
+        return None
+    for rows in sizes:
+        project = baseline_project(code, rows)
+        if not prepared(project, rows, reuse=True):
+            raise SystemExit(
+                f"--baseline: {project} has no first build of {rows:,} rows; run "
+                f"`python {code / 'benchmarks' / 'bench_noop.py'} --rows {rows}` there first"
+            )
+    return NoopRunner(server, code)
+
+
+def print_baseline(
+    code: Path,
+    results: dict[int, dict[str, Any]],
+    sizes: list[int],
+    startup: float,
+    base_startup: float,
+) -> None:
+    """The baseline's no-op beside this code's, from the same rounds."""
+    rows_out = []
+    for rows in sizes:
+        r = results[rows]
+        b = r.get("baseline")
+        if b is None:
+            continue
+        rows_out.append(
+            [
+                f"{rows:,}",
+                f"{b['noop_net_s']:.3f}",
+                f"{r['noop_net_s']:.3f}",
+                f"{b['noop_net_s'] / r['noop_net_s']:.1f}x",
+                f"{b['noop_net_cpu_s']:.3f}",
+                f"{r['noop_net_cpu_s']:.3f}",
+                f"{b['ratio']:.0f}x",
+                f"{r['ratio']:.0f}x",
+                f"{b['max_rss_mib']:.0f}",
+                f"{r['max_rss_mib']:.0f}",
+            ]
+        )
+    print(
+        f"\nbaseline, same rounds: {code} ({baseline_revision(code)}); start-up "
+        f"{base_startup * 1000:.0f} ms, now {startup * 1000:.0f} ms"
+    )
+    print(
+        table(
+            [
+                "rows",
+                "baseline: - start-up",
+                "now",
+                "faster",
+                "baseline: CPU s",
+                "now",
+                "baseline: / floor",
+                "now",
+                "baseline: RSS MiB",
+                "now",
+            ],
+            rows_out,
+        )
+    )
 
 
 def _ms(seconds: float | None, digits: int = 0) -> str:
