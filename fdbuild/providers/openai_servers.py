@@ -12,14 +12,15 @@ Sources checked for the field names of ``/v1/chat/completions``:
 * ``llama-cpp-python``: ``llama_cpp/server/types.py`` ``CreateChatCompletionRequest``
   (0.3.x): ``top_k``, ``min_p``, ``repeat_penalty``, ``seed``, ``stop``, ``max_tokens``,
   ``presence_penalty``, ``frequency_penalty``; no ``typical_p``, no ``repeat_last_n``.
-* ``llamacpp`` (llama.cpp's ``llama-server``): its README's completion options, which its
-  OpenAI-compatible endpoint reads too: ``top_k``, ``min_p``, ``typical_p``,
-  ``repeat_penalty``, ``repeat_last_n``, ``seed``, ``stop``, ``max_tokens``, penalties.
+* ``llamacpp`` (llama.cpp's ``llama-server``): ``tools/server/README.md``, whose chat
+  endpoint takes the ``/completion`` options too: ``top_k``, ``min_p``, ``typical_p``,
+  ``repeat_penalty``, ``repeat_last_n``, ``n_keep``, ``seed``, ``stop``, ``max_tokens``.
 * ``vllm``: "Extra Parameters" of vLLM's OpenAI-compatible server (its SamplingParams):
   ``top_k``, ``min_p``, ``repetition_penalty``; ``seed``, ``stop``, ``max_tokens`` and the
   penalties are OpenAI's own.
-* ``sglang``: SGLang's sampling parameters, which its OpenAI-compatible API accepts as
-  extra fields: ``top_k``, ``min_p``, ``repetition_penalty``; OpenAI's own otherwise.
+* ``sglang``: ``sglang/srt/entrypoints/openai/protocol.py`` ``ChatCompletionRequest``:
+  ``top_k``, ``min_p``, ``repetition_penalty`` ("extra parameters for SRT backend");
+  ``seed``, ``stop``, ``max_tokens`` and the penalties are OpenAI's own.
 * ``openai`` (the OpenAI API itself): OpenAI's fields only.
 
 Unset ``server:`` keeps fdbuild's earlier behaviour: ``repeat_penalty`` is sent as
@@ -53,6 +54,7 @@ OPTION_FIELDS: dict[str, dict[str, str]] = {
         "typical_p": "typical_p",
         "repeat_penalty": "repeat_penalty",
         "repeat_last_n": "repeat_last_n",
+        "num_keep": "n_keep",
     },
 }
 # What an unset ``server:`` sends (fdbuild before issue 10): renamed, else the same name.

@@ -73,6 +73,13 @@ def test_switching_provider_by_set_names_the_override(project: ProjectDir) -> No
     )
     assert "unknown llamacpp model 'qwen2.5-coder:7b'" in model.stderr
     assert "(after --set teachers.main.provider=llamacpp)" in model.stderr
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed: fdbuild[embedded]")
+    project.gen({"student.gguf": "not loaded by a dry run, only hashed"})
+    switch = ("--set", "teachers.main.provider=llamacpp", "--set", "teachers.main.concurrency=null")
+    plan = project.build(
+        TARGET, *switch, "--set", "teachers.main.model_path=../student.gguf", "--dry-run"
+    )
+    assert "0 cached, 6 to compute" in plan.stdout
 
 
 # -- the embedded teacher: a renamed byte-identical GGUF is the same teacher
