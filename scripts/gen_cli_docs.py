@@ -46,8 +46,8 @@ EXIT_CODES = """\
 | code | meaning |
 | --- | --- |
 | 0 | success (for `build`: every row built) |
-| 1 | any other error: teacher unreachable or model missing, `--offline` cache miss, unreadable state or lock, another build still holding the project after an hour, or an unexpected exception (printed as a Python traceback) |
-| 2 | bad target file, bad `--set`, bad arguments or options, a cycle, or a run name that does not resolve; also `fdbuild` with no command (prints the help on stderr) |
+| 1 | any other error: teacher unreachable or model missing, `--offline` cache miss, unreadable state under `.fdbuild/` (a row cache SQLite cannot open), another build still holding the project after an hour, or an unexpected exception (printed as a Python traceback) |
+| 2 | bad target file, bad `--set`, bad arguments or options, a cycle, or a run name that does not resolve; an `fdbuild.lock` that does not parse or has the wrong shape (the message names file, line and key), or a run record that cannot be read, named to `show` or `diff` (`log` and `diff` skip one they only pass through, with a warning); also `fdbuild` with no command (prints the help on stderr) |
 | 3 | `build` only: the build finished but some rows failed (teacher errors, timeouts, truncations, unparsable judge replies); they are listed in the run record (`fdbuild show @`) and retried on the next build |
 | 130 | interrupted (Ctrl-C); every finished generation and evaluation is kept in the cache, no run record is written and `fdbuild.lock` is not touched |
 
