@@ -89,6 +89,26 @@ def test_model_and_model_path_give_the_same_identity(tmp_path):
     assert via_link.key_parts() == by_alias.key_parts()
 
 
+def test_a_renamed_copy_is_the_same_teacher_and_identify_does_not_load(tmp_path):
+    """Issue 10: the file's digest is keyed, its name only shown."""
+    copy = tmp_path / "student-1.gguf"
+    copy.write_bytes(GGUF.read_bytes())
+    original = run(LlamaCppProvider(model="smollm2-135m"), lambda p: p.resolve())
+    provider = LlamaCppProvider(model_path=str(copy))
+    renamed = run(provider, lambda p: p.identify())
+    assert provider._llama is None  # hashed, never loaded (what --offline and --dry-run use)
+    assert renamed.model == "student-1" and original.model == "SmolLM2-135M-Instruct.Q4_1"
+    assert (
+        renamed.key_parts()
+        == original.key_parts()
+        == {
+            "provider": "llamacpp",
+            "digest": original.digest,
+        }
+    )
+    assert renamed.record()["model"] == "student-1"
+
+
 def test_digest_is_memoised_by_path_size_and_mtime(tmp_path, cache_dir, monkeypatch):
     weights = tmp_path / "w.gguf"
     weights.write_bytes(b"weights v1")
