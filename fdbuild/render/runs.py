@@ -161,7 +161,7 @@ def _node_rows(record: Record, order: Sequence[str]) -> list[str]:
             (
                 name,
                 node.get("kind", "?"),
-                "?" if is_from_lock(record) else "reused" if s.get("memo_hit") else "built",
+                "-" if is_from_lock(record) else "reused" if s.get("memo_hit") else "built",
                 _num(s.get("rows_in")),
                 _num(node.get("output", {}).get("rows")),
                 _num(s.get("cached")),

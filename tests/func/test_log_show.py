@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -122,3 +124,48 @@ def test_show_lists_failures(project: ProjectDir, make_ollama_server: Any) -> No
     assert f"{first['node']} {first['row_id']}: {first['reason']}" in out
     log = project.cli("log", "--json").json()["basic"][0]
     assert log["failed"] == len(record["failures"])
+
+
+# --------------------------------------------------------------------------- a clone, bad records
+
+
+@pytest.fixture
+def clone(scripted: ProjectDir, tmp_path: Path) -> ProjectDir:
+    """The scripted project as a clone of it has it when the lock is committed: the
+    target, its data and fdbuild.lock, but no .fdbuild/."""
+    root = tmp_path / "clone"
+    shutil.copytree(scripted.root, root, ignore=shutil.ignore_patterns(".fdbuild", "out"))
+    return ProjectDir(root)
+
+
+def test_log_from_the_lock_snapshot(clone: ProjectDir, snapshot: Any) -> None:
+    result = clone.cli("log")
+    assert result.stderr == ""
+    assert result.stdout == snapshot
+
+
+def test_show_from_the_lock_snapshot(clone: ProjectDir, snapshot: Any) -> None:
+    assert clone.cli("show").stdout == snapshot
+
+
+def test_log_skips_an_unreadable_record_with_one_warning(
+    scripted: ProjectDir, tmp_path: Path, snapshot: Any
+) -> None:
+    root = tmp_path / "copy"
+    shutil.copytree(scripted.root, root)
+    copy = ProjectDir(root)
+    bad = f".fdbuild/runs/{run_id(3)}.json"
+    record = json.loads(copy.read(bad))
+    record["parent"] = 2  # the wrong type
+    copy.gen({bad: json.dumps(record)})
+    result = copy.cli("log")
+    assert result.stdout == snapshot
+    assert result.stderr == (
+        f"fdbuild: warning: run record {bad} is unreadable (parent: expected a string, got an "
+        "integer); skipped; `fdbuild show` cannot show this run\n"
+    )
+    assert [r["run_id"] for r in copy.cli("log", "--json").json()["basic"]] == [
+        run_id(n) for n in (6, 5, 4)
+    ]
+    shown = copy.cli("show", run_id(3), expect=2)
+    assert f"run record {bad} is unreadable: parent: expected a string" in shown.stderr
