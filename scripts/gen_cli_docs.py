@@ -48,8 +48,11 @@ EXIT_CODES = """\
 | 0 | success (for `build`: every row built) |
 | 1 | any other error: teacher unreachable or model missing, `--offline` cache miss, unreadable state under `.fdbuild/` (a row cache SQLite cannot open), another build still holding the project after an hour, or an unexpected exception (printed as a Python traceback) |
 | 2 | bad target file, bad `--set`, bad arguments or options, a cycle, or a run name that does not resolve; an `fdbuild.lock` that does not parse or has the wrong shape (the message names file, line and key), or a run record that cannot be read, named to `show` or `diff` (`log` and `diff` skip one they only pass through, with a warning); also `fdbuild` with no command (prints the help on stderr) |
-| 3 | `build` only: the build finished but some rows failed (teacher errors, timeouts, truncations, unparsable judge replies); they are listed in the run record (`fdbuild show @`) and retried on the next build |
+| 3 | `build` only: the build finished but some rows failed (teacher errors, timeouts, truncations, unparsable judge replies, replies that are not valid Unicode, rows of a teacher the circuit breaker took as down); they are listed in the run record (`fdbuild show @`) and retried on the next build |
+| 4 | `build` only: a write failed because of the disk (no space, quota exceeded, I/O error, read-only; SQLite's `database or disk is full`): one message naming the folder, the space needed (an estimate) and free; every result finished before it is kept, so after freeing space the same command asks only for what never finished (docs/state.md) |
+| 5 | `build` only: a teacher's identity (its digest) changed during the build; what it answered since its identity was last confirmed is deleted from the cache, the message names the teacher and both digests, and the next build runs against the new digest (docs/state.md) |
 | 130 | interrupted (Ctrl-C); every finished generation and evaluation is kept in the cache, no run record is written and `fdbuild.lock` is not touched |
+| 143 | terminated by SIGTERM (`kill`, `timeout`, a container stop): handled like Ctrl-C, with the same guarantees |
 
 Errors raised on purpose are printed as `fdbuild: error: <message>`, one line per problem
 found; target-file errors start with `file:line`.
@@ -101,6 +104,7 @@ ENVIRONMENT = """\
 | --- | --- | --- |
 | `OLLAMA_HOST` | ollama teachers without `host:` | the server's address; default `http://localhost:11434` |
 | `FDBUILD_CACHE_DIR` | llamacpp teachers | where GGUF sha256 digests are memoised (`gguf_digests.json`); default `~/.cache/fdbuild` |
+| `FDBUILD_IDENTITY_CHECK_S` | `build` | seconds between re-checks of the teachers' identities during a build (default 10); a change ends the build with exit 5 |
 | the one named by `api_key_env:` | openai teachers | sent as `Authorization: Bearer ...`; never written to the lock or to run records |
 """
 

@@ -15,7 +15,11 @@ def register(sub: Any) -> None:
         help="build target files (and what they depend on)",
         description="Build datasets from YAML target files, recomputing only what changed.",
         epilog="Exit codes: 0 built; 2 bad target file or arguments; 3 built but some rows "
-        "failed (recorded, retried next build); 1 other errors.",
+        "failed (recorded, retried next build); 4 a write failed (disk full, quota, I/O "
+        "error): finished results are kept, free space and run again; 5 a teacher's digest "
+        "changed during the build (what it answered since its last check is discarded); "
+        "130 interrupted (Ctrl-C), 143 terminated (SIGTERM), both keeping every finished "
+        "result; 1 other errors.",
     )
     p.add_argument("targets", nargs="+", metavar="TARGET", help="target YAML file(s)")
     p.add_argument(
