@@ -21,6 +21,7 @@ from typing import Any
 
 from fdbuild.exports import get_exporter
 from fdbuild.keys import content_hash, file_digest
+from fdbuild.spec.export_paths import check_export_paths
 from fdbuild.spec.graph import GraphNode
 from fdbuild.store.atomic import atomic_write_text
 
@@ -60,6 +61,7 @@ def export_digest(files: dict[str, Path]) -> str:
 
 def run_export(build: Any, node: GraphNode, input_digest: str) -> tuple[str, int]:
     """Returns (export digest, records written)."""
+    _recheck_paths(build, node)
     path = node.target.resolve_path(node.spec.path)
     exporter = get_exporter(node.spec.format)(node.spec)
     schema = build.outputs.schema(input_digest)
@@ -94,6 +96,15 @@ def run_export(build: Any, node: GraphNode, input_digest: str) -> tuple[str, int
     text = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     atomic_write_text(manifest_path(path), text)
     return digest, count
+
+
+def _recheck_paths(build: Any, node: GraphNode) -> None:
+    """The load-time path check again, against the project this build really writes to,
+    when the graph was checked against another folder (loaded without the build's root).
+    A refusal here still comes before this export writes anything."""
+    root = build.ctx.project.root.resolve()
+    if build.graph.root != root:
+        check_export_paths(build.graph, root, [node])
 
 
 def file_stamp(node: GraphNode) -> dict[str, Any]:

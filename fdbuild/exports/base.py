@@ -39,6 +39,12 @@ class Exporter:
         Most formats write the one file at ``path``."""
         return {path.name: path}
 
+    def planned_files(self, path: Path) -> list[Path]:
+        """Every file ``write`` may create, replace or remove for ``path``, known before
+        it runs (the load-time path check refuses each that would hit a project or input
+        file). Default: ``files``."""
+        return list(self.files(path).values())
+
     def fields(self, schema: Any) -> list[str]:
         """The top-level fields (or columns) of each record, for the manifest."""
         return default_columns(self.spec, list(schema.names))

@@ -21,6 +21,7 @@ from fdbuild.parsers import get_parser_class
 from fdbuild.parsers.base import Parser
 from fdbuild.sources import peek_columns, source_format
 from fdbuild.spec import model as m
+from fdbuild.spec.export_paths import check_export_paths
 from fdbuild.spec.load import LoadedTarget, Override, load_target
 from fdbuild.spec.template import Template, TemplateSyntaxError, parse_template
 
@@ -59,13 +60,20 @@ class Graph:
     roots: list[str]
     nodes: dict[NodeRef, GraphNode]
     order: list[NodeRef]
+    root: Path | None = None
+    """The project folder the export paths were checked against."""
 
     def target_nodes(self, target: str) -> list[GraphNode]:
         return [self.nodes[r] for r in self.order if r.target == target]
 
 
-def load_graph(paths: Sequence[Path], overrides: Sequence[Override] = ()) -> Graph:
-    """Load targets (overrides apply to the targets named here, not to their upstreams)."""
+def load_graph(
+    paths: Sequence[Path], overrides: Sequence[Override] = (), root: Path | None = None
+) -> Graph:
+    """Load targets (overrides apply to the targets named here, not to their upstreams).
+
+    ``root`` is the project folder exports must stay in (default: the one found from the
+    current folder, as ``fdbuild build`` finds it without ``--root``)."""
     by_path: dict[Path, LoadedTarget] = {}
     roots: list[str] = []
     for path in paths:
@@ -107,6 +115,12 @@ def load_graph(paths: Sequence[Path], overrides: Sequence[Override] = ()) -> Gra
     graph = Graph(targets=targets, roots=roots, nodes=nodes, order=order)
     for ref in order:
         _propagate(graph, graph.nodes[ref])
+    if root is None:
+        from fdbuild.project import find_project
+
+        root = find_project().root
+    graph.root = root.resolve()
+    check_export_paths(graph, graph.root)
     return graph
 
 

@@ -200,6 +200,11 @@ class ExportNode(NodeBase):
     path: str = Field(min_length=1)
     columns: list[str] | None = None
     options: dict[str, Any] = Field(default_factory=dict)
+    allow_outside: bool = Field(
+        False,
+        description="Allow a path outside the project folder. Never .fdbuild/, the lock, "
+        "a target, source or other input file. Not keyed.",
+    )
 
 
 Node = Annotated[
