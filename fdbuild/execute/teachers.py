@@ -320,7 +320,8 @@ class TeacherPool:
         self._teachers[sid].changed = error
 
     def is_changed(self, sid: str) -> bool:
-        return self._teachers[sid].changed is not None
+        teacher = self._teachers.get(sid)
+        return teacher is not None and teacher.changed is not None
 
     async def aclose(self) -> None:
         for teacher in self._teachers.values():

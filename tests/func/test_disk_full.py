@@ -7,6 +7,7 @@ that cannot mount one skips, saying so; everywhere it can, the test runs.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -96,7 +97,7 @@ def test_full_disk_stops_with_one_message_and_the_rebuild_heals(
     except subprocess.TimeoutExpired:
         proc.kill()
         _, err = proc.communicate()
-        raise AssertionError(f"the build hung on a full disk (killed after 60 s):\n{err}")
+        raise AssertionError(f"the build hung on a full disk (killed after 60 s):\n{err}") from None
     elapsed = time.monotonic() - t0
     assert proc.returncode == 4, err
     assert "Traceback" not in err
@@ -127,3 +128,61 @@ def test_full_disk_stops_with_one_message_and_the_rebuild_heals(
         "targets/out/answers.jsonl"
     )
     assert len(big.read("targets/out/answers.jsonl").splitlines()) == 2 * ROWS
+
+
+def test_a_failed_artifact_write_is_one_message_and_keeps_the_replies(
+    project: ProjectDir, ollama_server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Any write, not only the row cache's: here the generate node's Parquet file."""
+    from fdbuild.store.objects import ArtifactWriter
+
+    project.gen(
+        {
+            "targets/data/questions.jsonl": questions_jsonl(10),
+            TARGET: basic_target(ollama_server.url),
+        }
+    )
+    finish = ArtifactWriter.finish
+    calls = []
+
+    def full_disk(self: ArtifactWriter) -> tuple[str, int]:
+        calls.append(1)
+        if len(calls) == 2:  # the source's artifact is written, the generate node's is not
+            raise OSError(
+                28, "Error writing bytes to file. Detail: [errno 28] No space left on device"
+            )
+        return finish(self)
+
+    monkeypatch.setattr(ArtifactWriter, "finish", full_disk)
+    res = project.build(TARGET, expect=4)
+    assert "Traceback" not in res.stderr
+    assert (
+        f"cannot write to {project.root / '.fdbuild' / 'objects'}: no space left on device"
+        in res.stderr
+    )
+    assert not (project.root / "fdbuild.lock").exists()
+    monkeypatch.setattr(ArtifactWriter, "finish", finish)
+    asked = ollama_server.generation_count
+    assert project.build(TARGET, "--json").json()["teacher_calls"] == 0
+    assert ollama_server.generation_count == asked == 20
+
+
+def test_a_failed_lock_write_is_one_message(
+    project: ProjectDir, ollama_server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fdbuild.builder
+
+    project.gen(
+        {
+            "targets/data/questions.jsonl": questions_jsonl(3),
+            TARGET: basic_target(ollama_server.url),
+        }
+    )
+
+    def full_disk(*args: Any) -> None:
+        raise OSError(errno.EDQUOT, "Disk quota exceeded")
+
+    monkeypatch.setattr(fdbuild.builder, "dump_lock", full_disk)
+    res = project.build(TARGET, expect=4)
+    assert "Traceback" not in res.stderr
+    assert f"cannot write to {project.root}: disk quota exceeded" in res.stderr
