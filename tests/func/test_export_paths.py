@@ -260,3 +260,23 @@ def test_inside_the_project_still_builds(built: ProjectDir) -> None:
     built.gen({"targets/base.yaml": target("../out/deeper/ok2.jsonl")})
     built.build("targets/base.yaml")
     assert len(built.read("out/deeper/ok2.jsonl").splitlines()) == 2
+
+
+def test_library_build_with_root_checks_against_that_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``build(root=...)`` from another folder: the export is checked against the build's
+    project (at load once the builder passes its root, else before the export writes)."""
+    from fdbuild.builder import build
+    from fdbuild.errors import SpecError
+
+    proj = tmp_path / "proj"
+    (proj / "data").mkdir(parents=True)
+    (proj / "targets").mkdir()
+    (proj / "data" / "small.jsonl").write_text(SOURCE)
+    (proj / "targets" / "base.yaml").write_text(target("../../beside.jsonl"))
+    monkeypatch.chdir(tmp_path)  # a folder holding the project, itself no project
+    with pytest.raises(SpecError, match="is outside the project folder"):
+        build([proj / "targets" / "base.yaml"], root=proj)
+    assert not (tmp_path / "beside.jsonl").exists()
+    assert not (proj / "fdbuild.lock").exists()
