@@ -328,4 +328,9 @@ def execute_graph(
     recorded_teachers: dict[str, dict[str, Any]],
 ) -> GraphRun:
     build = Build(graph, ctx, previous, recorded_teachers)
-    return asyncio.run(build.execute())
+    try:
+        return asyncio.run(build.execute())
+    except asyncio.CancelledError:  # a stop that came while the build was closing down
+        if build.stop_error is not None:
+            raise build.stop_error from None
+        raise

@@ -9,7 +9,7 @@ Every reply passes ``call``, so two guards live here too:
 * **Text.** A reply whose text, thinking or logprob tokens are not valid Unicode (a lone
   surrogate sent as ``"\\ud800"``) is a failed row, reason ``invalid_text``: it is never
   cached and not retried within the build (the same request gives the same reply).
-* **Circuit breaker.** After ``BREAKER_THRESHOLD`` consecutive connection failures or
+* **Circuit breaker.** After ``breaker_threshold`` consecutive connection failures or
   timeouts of one teacher, with no reply in between, the teacher is taken as down for the
   rest of the build: one message, no new request, and every remaining row of it fails at
   once with reason ``teacher_unavailable`` (retried on the next build).
@@ -41,9 +41,16 @@ from fdbuild.providers.openai_servers import request_parts
 from fdbuild.spec.load import LoadedTarget
 
 # Consecutive connection failures or timeouts (no reply in between) that take a teacher
-# as down for the rest of the build. Twice the usual concurrency: one burst of in-flight
-# requests failing together when a server dies, and their first retries.
+# as down for the rest of the build: 8, or twice the teacher's concurrency if that is
+# more, so that one burst of in-flight requests cut together (a server restarting) and
+# their first retries do not open it.
 BREAKER_THRESHOLD = 8
+
+
+def breaker_threshold(spec: Any) -> int:
+    return max(BREAKER_THRESHOLD, 2 * int(getattr(spec, "concurrency", 1) or 1))
+
+
 OUTAGE_REASONS = frozenset({"connection", "timeout"})
 UNAVAILABLE = "teacher_unavailable"
 
@@ -273,7 +280,7 @@ class TeacherPool:
             teacher.outages_in_row = 0  # the server answered: it is up
             return
         teacher.outages_in_row += 1
-        if teacher.down is None and teacher.outages_in_row >= BREAKER_THRESHOLD:
+        if teacher.down is None and teacher.outages_in_row >= breaker_threshold(teacher.spec):
             teacher.down = error.message
             if self._note is not None:
                 self._note(
@@ -284,17 +291,9 @@ class TeacherPool:
                 )
 
     # identity re-checks (used by the identity watch) ----------------------------------
-    def in_use(self) -> list[str]:
-        """Ids of the teachers whose identity was resolved from a live provider."""
-        return [
-            sid
-            for sid, t in self._teachers.items()
-            if t.identity is not None and t.provider is not None
-        ]
-
     def current(self, sid: str) -> TeacherIdentity:
         identity = self._teachers[sid].identity
-        assert identity is not None, "only teachers in_use() are re-checked"
+        assert identity is not None, "only teachers with a resolved identity are re-checked"
         return identity
 
     def label(self, sid: str) -> str:

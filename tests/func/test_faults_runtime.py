@@ -61,6 +61,32 @@ def surrogate_for(bad: set[str]):
     return respond
 
 
+@pytest.mark.parametrize("stream", [True, False], ids=["ndjson", "json"])
+def test_the_test_server_sends_a_lone_surrogate_as_a_json_escape(
+    make_ollama_server, stream: bool
+) -> None:
+    """What the build must survive is really on the wire: ``"\\ud800"`` in the JSON."""
+    import urllib.request
+
+    server = make_ollama_server(responder=surrogate_for({"1"}))
+    body = {
+        "model": "qwen2.5-coder:7b",
+        "messages": [{"role": "user", "content": "What is 1 plus 1?"}],
+        "stream": stream,
+    }
+    request = urllib.request.Request(
+        server.url + "/api/chat", data=json.dumps(body).encode(), method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        raw = response.read()
+    assert b"\\ud800" in raw
+    lines = [json.loads(line) for line in raw.splitlines() if line.strip()]
+    text = "".join(line["message"]["content"] for line in lines)
+    assert "\ud800" in text  # decodes to a str no UTF-8 writer accepts
+    with pytest.raises(UnicodeEncodeError):
+        text.encode("utf-8")
+
+
 def test_a_reply_with_a_lone_surrogate_is_a_failed_row_and_never_cached(
     project: ProjectDir, make_ollama_server
 ) -> None:

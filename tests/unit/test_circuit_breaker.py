@@ -200,3 +200,18 @@ def test_a_producer_exception_cancels_the_workers() -> None:
             await asyncio.wait_for(WorkerPool(work, workers=2, queue_size=2).run(produce), 10)
 
     asyncio.run(scenario())
+
+
+def test_a_wide_teacher_tolerates_one_cut_burst() -> None:
+    """With concurrency 16, a server restart cuts 16 requests at once: not yet an outage."""
+
+    async def scenario() -> None:
+        pool, target, provider, notes = pool_with([connection_error()] * 100, concurrency=16)
+        for _ in range(31):
+            assert (await call(pool, target))[0] == "connection"
+        assert notes == []
+        assert await call(pool, target) == ("connection", 1)  # the 32nd opens it
+        assert await call(pool, target) == (UNAVAILABLE, 0)
+        assert "32 requests in a row" in notes[0]
+
+    asyncio.run(scenario())
