@@ -198,15 +198,17 @@ class RunReader:
         return "which has no run record in this checkout"
 
     def latest(self) -> dict[str, str]:
-        """Target -> its latest run: from the lock; without a lock, the newest record of
-        each target (unreadable ones skipped)."""
+        """Target -> its latest run: from the lock; without a lock, per target the newest
+        record that no other record names as its parent (unreadable ones skipped). Ids
+        order runs by their start second only; the parent links break ties within one."""
         latest = {t: e["run"] for t, e in _lock_entries(self.project).items() if e.get("run")}
         if latest:
             return latest
-        for run_id in list_runs(self.project):  # oldest first: later ones win
-            record = self.read(run_id)
-            if record is not None:
-                latest[record.get("target") or "?"] = run_id
+        records = [r for r in map(self.read, list_runs(self.project)) if r is not None]
+        parents = {r.get("parent") for r in records}
+        for record in records:  # oldest first: later ones win
+            if record["run_id"] not in parents:
+                latest[record.get("target") or "?"] = record["run_id"]
         return latest
 
 

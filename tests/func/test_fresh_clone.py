@@ -151,7 +151,8 @@ def test_an_unreadable_run_record_is_skipped_by_log_and_diff_with_one_warning(
 ) -> None:
     first, middle, last = _three_runs(project, ollama_server)
     bad = project.root / ".fdbuild/runs" / f"{middle}.json"
-    bad.write_text(bad.read_text()[:200])  # truncated: does not parse
+    good = bad.read_text()
+    bad.write_text(good[:200])  # truncated: does not parse
     log = project.cli("log")
     assert log.stdout.splitlines()[2].split()[0] == last
     assert f"the chain stops at {middle}, whose run record is unreadable" in log.stdout
@@ -168,10 +169,15 @@ def test_an_unreadable_run_record_is_skipped_by_log_and_diff_with_one_warning(
     assert project.cli("diff", first, last).code == 0  # runs that read are still diffed
     show = project.cli("show", middle, expect=2)
     assert f"run record .fdbuild/runs/{middle}.json is unreadable: does not parse" in show.stderr
-    (project.root / "fdbuild.lock").unlink()  # no lock: log lists the records it can read
+    # no lock: the latest run is found from the records that read, by their parent links
+    (project.root / "fdbuild.lock").unlink()
+    bad.write_text(good)
+    oldest = project.root / ".fdbuild/runs" / f"{first}.json"
+    oldest.write_text("[]")
     unlocked = project.cli("log")
-    assert unlocked.stdout.splitlines()[2].split()[0] == last
-    assert unlocked.stderr.count("warning") == 1
+    assert [line.split()[0] for line in unlocked.stdout.splitlines()[2:4]] == [last, middle]
+    assert f"the chain stops at {first}, whose run record is unreadable" in unlocked.stdout
+    assert unlocked.stderr.count("warning") == 1 and "expected a mapping" in unlocked.stderr
 
 
 def test_a_record_of_the_wrong_shape_names_the_key_and_the_lock_stands_in(
