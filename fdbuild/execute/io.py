@@ -95,7 +95,10 @@ class Outputs:
         path = self.store.path(digest)
         where = path
         if not self.dry_run and path.exists():
-            where = self.store.quarantine(digest, reason)
+            try:
+                where = self.store.quarantine(digest, reason)
+            except OSError:
+                pass  # cannot move it: the rebuild publishes over it all the same
         if self.warn is not None:
             of = f" of node '{node}'" if node else ""
             moved = f"moved to {_short(where)}; " if where != path else "left in place (dry run); "

@@ -54,9 +54,13 @@ def quarantine(
         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         **(extra or {}),
     }
-    atomic_write_text(
-        dest.with_name(dest.name + NOTE_SUFFIX), json.dumps(note, indent=2, sort_keys=True) + "\n"
-    )
+    try:
+        atomic_write_text(
+            dest.with_name(dest.name + NOTE_SUFFIX),
+            json.dumps(note, indent=2, sort_keys=True) + "\n",
+        )
+    except OSError:
+        pass  # the note only explains; the move (no new space needed) is what matters
     return dest
 
 
