@@ -173,7 +173,12 @@ RSS_SCRIPT = textwrap.dedent(
     check.close()
     fns = _load()
     out["limit_after"] = None if fns is None else fns[0](-1)
-    out["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # peak RSS of this process: VmHWM (ru_maxrss would include the pytest parent's RSS
+    # at fork time, which Linux carries across exec)
+    status = Path("/proc/self/status")
+    hwm = [l for l in status.read_text().splitlines() if l.startswith("VmHWM:")] if status.exists() else []
+    peak_kb = int(hwm[0].split()[1]) if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    out["maxrss_mb"] = peak_kb / 1024
     print(json.dumps(out))
     """
 )
