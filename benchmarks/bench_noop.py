@@ -213,6 +213,7 @@ class NoopRunner:
         if code is not None:
             where = subprocess.run(
                 [sys.executable, "-c", "import fdbuild; print(fdbuild.__file__)"],
+                cwd=WORK,  # not the checkout: `-c` puts the working folder on sys.path
                 env=self.env,
                 capture_output=True,
                 text=True,
