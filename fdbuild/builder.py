@@ -226,11 +226,17 @@ def _target_run(
         },
     }
     from fdbuild.funnel import artifact_reader
+    from fdbuild.funnel_reuse import reusable_funnel
     from fdbuild.reports import build_reports
 
     # a dry run has no rows to count: no funnel
     read = None if ctx.options.dry_run else artifact_reader(ctx.artifacts)
-    record["reports"] = build_reports(record, read)
+    # a no-op's funnel is the previous run's (recounting it reads every chain artifact)
+    reused = None if read is None else reusable_funnel(ctx.project, previous, nodes)
+    reports = build_reports(record, None if reused is not None else read)
+    if reused is not None:
+        reports["funnel"] = reused
+    record["reports"] = reports
     return TargetRun(record=record, results=results)
 
 
