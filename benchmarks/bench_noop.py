@@ -112,15 +112,19 @@ def prepared(project: Path, rows: int, reuse: bool) -> bool:
 # ----------------------------------------------------------------------------- floor
 
 
-def hash_file(path: Path, chunk: int = 1 << 22) -> float:
-    """Read and xxh3_128 a file, streamed as ``fdbuild.keys.file_digest`` does it."""
+def hash_file(path: Path, chunk: int = 1 << 20) -> float:
+    """Read and xxh3_128 a file, streamed as ``fdbuild.keys.file_digest`` does it (one
+    reused 1 MiB buffer; the first rounds of these figures read 4 MiB ``bytes`` chunks,
+    ~20 % slower at 170 MB)."""
     import xxhash
 
     t0 = time.perf_counter()
     h = xxhash.xxh3_128()
-    with open(path, "rb") as fh:
-        while data := fh.read(chunk):
-            h.update(data)
+    buf = bytearray(chunk)
+    view = memoryview(buf)
+    with open(path, "rb", buffering=0) as fh:
+        while n := fh.readinto(buf):
+            h.update(view[:n])
     h.hexdigest()
     return time.perf_counter() - t0
 
