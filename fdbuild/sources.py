@@ -1,4 +1,5 @@
-"""Reading source files (.jsonl, .parquet, .csv) into Arrow, and peeking at their columns.
+"""Reading source files (.jsonl, .parquet, .csv) and dataset folders (``format: hf``,
+``sources_hf.py``) into Arrow, and peeking at their columns.
 
 Every value read must be valid Unicode (``source_text.py``): a bad byte or a lone
 surrogate is an error naming the file, the line (row index for Parquet) and the column.
@@ -23,6 +24,8 @@ FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".csv":
 def source_format(path: Path, declared: str | None) -> str:
     if declared:
         return declared
+    if path.is_dir():
+        return "hf"
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise SpecError(
@@ -31,9 +34,17 @@ def source_format(path: Path, declared: str | None) -> str:
     return fmt
 
 
-def peek_columns(path: Path, fmt: str, max_lines: int = 1000) -> list[str]:
-    """Column names, cheaply: the Parquet schema, the CSV header, or the keys of the
-    first ``max_lines`` JSONL rows (in first-seen order)."""
+def peek_columns(
+    path: Path, fmt: str, max_lines: int = 1000, split: str | None = None
+) -> list[str]:
+    """Column names, cheaply: the Parquet or Arrow schema, the CSV header, or the keys of
+    the first ``max_lines`` JSONL rows (in first-seen order)."""
+    if fmt == "hf":
+        from fdbuild.sources_hf import hf_columns, hf_files
+
+        return hf_columns(hf_files(path, split))
+    if path.is_dir():
+        raise SpecError(f"{path}: a folder; a dataset folder needs 'format: hf'")
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
@@ -73,9 +84,13 @@ def json_objects(path: Path, max_lines: int | None = None) -> Iterator[tuple[int
             yield lineno, obj
 
 
-def read_source(path: Path, fmt: str) -> pa.Table:
+def read_source(path: Path, fmt: str, split: str | None = None) -> pa.Table:
     """The whole source as an Arrow table of valid text. Errors name the file (and line
     for JSONL and CSV text, row index for Parquet)."""
+    if fmt == "hf":
+        from fdbuild.sources_hf import hf_files, read_hf
+
+        return read_hf(hf_files(path, split))
     if fmt == "csv":
         peek_columns(path, fmt)  # a header that is not UTF-8 is an error naming line 1
     table = _read(path, fmt)

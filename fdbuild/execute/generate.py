@@ -73,7 +73,7 @@ def generate_recipe(node: GraphNode, identity: TeacherIdentity) -> dict[str, Any
         "parse_options": spec.parse_options or None,
         "parse_version": node.parser.version if node.parser else None,
         "on_truncation": spec.on_truncation,
-    }
+    } | ({"messages": [m.model_dump() for m in spec.messages]} if spec.messages else {})
 
 
 def _profiles(recipe: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]]]:
@@ -130,17 +130,27 @@ class GenerateRunner:
         self.node = node
         self.recipe = recipe
         self.stats = stats
-        self.template = node.template or parse_template(node.spec.template)
-        self.system_tpl = parse_template(node.spec.system) if node.spec.system else None
+        spec = node.spec
+        self.conversation = [(m.role, parse_template(m.content)) for m in spec.messages or []]
+        self.template = (
+            None if self.conversation else node.template or parse_template(spec.template)
+        )
+        self.system_tpl = parse_template(spec.system) if spec.system else None
         self.profiles = _profiles(recipe)
         self.failures: list[Failure] = []
         self.teacher_id = build.teachers.teacher_id(node.target, node.spec.teacher)
         self._record_bytes = 0  # of the replies cached so far (for a disk-full estimate)
 
-    def jobs(self, row: dict[str, Any]) -> Iterator[Job]:
-        prompt = self.template.render(row)
+    def render(self, row: dict[str, Any]) -> tuple[dict[str, str], ...]:
+        """The messages sent for ``row``: the conversation's turns, or [system?, user]."""
+        if self.conversation:
+            return tuple({"role": role, "content": t.render(row)} for role, t in self.conversation)
+        assert self.template is not None
         system = self.system_tpl.render(row) if self.system_tpl else None
-        messages = messages_for(system, prompt)
+        return messages_for(system, self.template.render(row))
+
+    def jobs(self, row: dict[str, Any]) -> Iterator[Job]:
+        messages = self.render(row)
         rid = row[C.ID]
         for profile, decode in self.profiles:
             for k in range(self.recipe["n"]):
@@ -287,6 +297,9 @@ class GenerateRunner:
             }
         )
         if self.node.parser is not None:
+        if self.conversation:
+            turn = pa.struct([("role", pa.string()), ("content", pa.string())])
+            added[C.MESSAGES] = pa.list_(turn)
             added.update({k: arrow_type(t) for k, t in self.node.parser.outputs.items()})
             added[C.PARSE_ERROR] = pa.string()
         if C.LOGPROBS in self.node.columns:
@@ -324,7 +337,9 @@ class GenerateRunner:
             out[C.PROFILE] = job.profile
         msgs = job.request.messages
         out[C.SYSTEM] = msgs[0]["content"] if msgs[0]["role"] == "system" else None
-        out[C.PROMPT] = msgs[-1]["content"]
+        out[C.PROMPT] = msgs[-1]["content"]  # a conversation's last user turn
+        if self.conversation:
+            out[C.MESSAGES] = [dict(m) for m in msgs]
         out[C.COMPLETION] = record["text"]
         out[C.DONE_REASON] = record.get("done_reason")
         out[C.key_col(self.node.ref.node)] = job.key

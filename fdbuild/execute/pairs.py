@@ -143,12 +143,16 @@ def pair_schema(schema: pa.Schema, response: str) -> pa.Schema:
     import pyarrow as pa
 
     text = schema.field(response).type
+    conversation = (
+        [(C.MESSAGES, schema.field(C.MESSAGES).type)] if C.MESSAGES in schema.names else []
+    )
     return pa.schema(
         [
             (C.ID, pa.string()),
             (C.PARENT, pa.string()),
             (C.SYSTEM, pa.string()),
             (C.PROMPT, pa.string()),
+            *conversation,
             ("chosen", text),
             ("rejected", text),
             ("chosen_score", pa.float64()),
@@ -168,11 +172,13 @@ def pair_row(
     changed, not as removed and added."""
     parent = chosen[C.PARENT]
     pair_id = parent if spec.rejected == "worst" else f"{parent}|{rejected[C.ID]}"
+    conversation = {C.MESSAGES: chosen[C.MESSAGES]} if C.MESSAGES in chosen else {}
     return {
         C.ID: pair_id,
         C.PARENT: parent,
         C.SYSTEM: chosen.get(C.SYSTEM),
         C.PROMPT: chosen.get(C.PROMPT),
+        **conversation,
         "chosen": chosen.get(spec.response),
         "rejected": rejected.get(spec.response),
         "chosen_score": float(chosen[spec.score]),

@@ -1,11 +1,15 @@
-"""``source`` nodes: a file's rows, each given an ``_id``.
+"""``source`` nodes: a file's rows, each given an ``_id``, filtered by ``where:`` and
+``sample:`` (``fdbuild/sampling.py``).
 
-The node memo is keyed by the file's digest, so a no-op rebuild costs one streamed
-hash of the file and nothing else.
+The node memo is keyed by the file's digest (a dataset folder's: its data files'), so a
+no-op rebuild costs one streamed hash of the file and nothing else. ``split``, ``where``
+and ``sample`` join the recipe only when set, so the keys of sources without them are
+the ones earlier versions computed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import xxhash
@@ -13,6 +17,7 @@ import xxhash
 from fdbuild import columns as C
 from fdbuild.errors import SpecError
 from fdbuild.keys import HASH_PREFIX, canonical_json, file_digest
+from fdbuild.sampling import compile_where, in_fraction, smallest_n
 from fdbuild.sources import read_source, source_format
 from fdbuild.spec.graph import GraphNode
 
@@ -25,18 +30,36 @@ def source_recipe(ctx: Any, node: GraphNode) -> dict[str, Any]:
     path = node.target.resolve_path(spec.path)
     if not path.exists():
         raise SpecError(f"{node.where('path')}: source file not found: {path}")
-    return {
+    fmt = source_format(path, spec.format)
+    recipe: dict[str, Any] = {
         "kind": "source",
         "path": ctx.path_for_record(path),
-        "format": source_format(path, spec.format),
+        "format": fmt,
         "id": spec.id,
-        "file_digest": file_digest(path),
+        "file_digest": _digest(node, path, fmt),
     }
+    if spec.split is not None:
+        recipe["split"] = spec.split
+    if spec.where:
+        recipe["where"] = spec.where
+    if spec.sample is not None:
+        recipe["sample"] = spec.sample.model_dump(exclude_none=True)
+    return recipe
+
+
+def _digest(node: GraphNode, path: Any, fmt: str) -> str:
+    if fmt != "hf":
+        if path.is_dir():
+            raise SpecError(f"{node.where('path')}: {path} is a folder; set 'format: hf'")
+        return file_digest(path)
+    from fdbuild.sources_hf import hf_digest, hf_files
+
+    return hf_digest(hf_files(path, node.spec.split))
 
 
 def read_table(node: GraphNode, recipe: dict[str, Any]) -> pa.Table:
     path = node.target.resolve_path(node.spec.path)
-    table = read_source(path, recipe["format"])
+    table = read_source(path, recipe["format"], node.spec.split)
     id_col = node.spec.id
     if id_col is not None and id_col not in table.column_names:
         raise SpecError(f"{node.where('id')}: id column '{id_col}' is not in {path.name}")
@@ -51,7 +74,42 @@ def table_schema(table: pa.Table) -> pa.Schema:
 
 
 def write_rows(node: GraphNode, table: pa.Table, writer: Any) -> int:
-    """Stream the table's rows, each with its id, into ``writer``. Returns rows written."""
+    """Stream the table's rows that pass ``where`` and ``sample``, each with its id, into
+    ``writer``. Returns rows written. A sample of ``n`` reads the ids once first."""
+    spec = node.spec
+    where = _where(node)
+    sample = spec.sample
+    chosen: set[str] | None = None
+    if sample is not None and sample.n is not None:
+        ids = (rid for rid, row in _rows(node, table) if where is None or where(row))
+        chosen = smallest_n(sample.seed, sample.n, ids)
+    count = 0
+    for rid, row in _rows(node, table):
+        if chosen is not None:
+            if rid not in chosen:
+                continue
+        else:
+            if where is not None and not where(row):
+                continue
+            if sample is not None and not in_fraction(sample.seed, sample.fraction or 0.0, rid):
+                continue
+        count += 1
+        row.pop(C.ID, None)
+        writer.write({C.ID: rid, **row})
+    return count
+
+
+def _where(node: GraphNode) -> Any:
+    if not node.spec.where:
+        return None
+    try:
+        return compile_where(node.spec.where)
+    except ValueError as exc:
+        raise SpecError(f"{node.where('where')}: {exc}") from None
+
+
+def _rows(node: GraphNode, table: pa.Table) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(id, row) for every row of the file; a duplicate id is an error naming both rows."""
     path = node.target.resolve_path(node.spec.path)
     id_col = node.spec.id
     seen: dict[str, int] = {}
@@ -63,9 +121,7 @@ def write_rows(node: GraphNode, table: pa.Table, writer: Any) -> int:
             if rid in seen:
                 raise SpecError(_duplicate_message(node, path, rid, seen[rid], count, id_col))
             seen[rid] = count
-            row.pop(C.ID, None)
-            writer.write({C.ID: rid, **row})
-    return count
+            yield rid, row
 
 
 def _row_id(row: dict[str, Any], id_col: str | None, path: Any, line: int) -> str:

@@ -9,6 +9,9 @@ one task at a time must not be. So ``mlx_jsonl`` and ``multitask_jsonl`` take:
 * ``system``: the system prompt text, or ``false`` for none; default per format;
 * ``system_field``: a column holding a per-row system prompt, falling back to ``system``.
 
+A row of a ``messages:`` node keeps its whole conversation (``_messages``); without a
+``template`` option the exports write all its turns, the last user turn as above.
+
 Option errors raise ``ValueError``; the export validator reports them with the target
 file, line and key, at load time.
 """
@@ -93,11 +96,32 @@ class Turns:
         return self.system or None
 
     def messages(self, row: Mapping[str, Any], user: str, assistant: str) -> list[dict[str, str]]:
+        """[system?, user, assistant]; for a ``messages:`` row without a ``template``
+        option, the conversation's turns with ``user`` as the last user turn."""
         system = self.system_text(row)
         msgs = [{"role": "system", "content": system}] if system else []
-        msgs.append({"role": "user", "content": user})
+        if self.template is None:
+            msgs.extend(conversation_turns(row, user))
+        else:
+            msgs.append({"role": "user", "content": user})
         msgs.append({"role": "assistant", "content": assistant})
         return msgs
+
+
+def conversation_turns(row: Mapping[str, Any], user: str) -> list[dict[str, str]]:
+    """The turns after the system prompt: a ``messages:`` node's conversation as sent
+    (``_messages``), its last user turn replaced by ``user`` (the same text unless an
+    export prefixes it), or else the one user turn."""
+    sent = row.get(C.MESSAGES)
+    if not sent:
+        return [{"role": "user", "content": user}]
+    turns = [
+        {"role": str(m["role"]), "content": text(m["content"])}
+        for m in sent
+        if m["role"] != "system"
+    ]
+    turns[-1] = {"role": "user", "content": user}
+    return turns
 
 
 def text(value: Any) -> str:

@@ -225,13 +225,29 @@ def _source_columns(graph: Graph, node: GraphNode, _: list[str]) -> list[str]:
     path = node.target.resolve_path(spec.path)
     if not path.exists():
         raise SpecError(f"{node.where('path')}: source file not found: {path}")
-    cols = peek_columns(path, source_format(path, spec.format))
+    fmt = source_format(path, spec.format)
+    if spec.split is not None and fmt != "hf":
+        raise SpecError(f"{node.where('split')}: 'split:' is for 'format: hf' sources")
+    cols = peek_columns(path, fmt, split=spec.split)
     if spec.id is not None and spec.id not in cols:
         raise SpecError(
             f"{node.where('id')}: id column '{spec.id}' is not in {path.name} "
             f"(columns: {', '.join(cols)})"
         )
     return [C.ID, *[c for c in cols if c != C.ID]]
+    if spec.where:
+        from fdbuild.sampling import compile_where
+
+        try:
+            compile_where(spec.where)
+        except ValueError as exc:
+            raise SpecError(f"{node.where('where')}: {exc}") from None
+        for col in spec.where:
+            if col not in cols:
+                raise SpecError(
+                    f"{node.where('where', col)}: where rule on column '{col}', which "
+                    f"{path.name} does not have (columns: {', '.join(cols)})"
+                )
 
 
 def _generate_columns(graph: Graph, node: GraphNode, upstream: list[str]) -> list[str]:
@@ -242,6 +258,7 @@ def _generate_columns(graph: Graph, node: GraphNode, upstream: list[str]) -> lis
             f"(teachers: {', '.join(node.target.spec.teachers) or 'none defined'})"
         )
     for field, text in (("template", spec.template), ("system", spec.system)):
+    _conversation_form(node)
         if text is None:
             continue
         try:
@@ -258,6 +275,25 @@ def _generate_columns(graph: Graph, node: GraphNode, upstream: list[str]) -> lis
         added.append(C.PROFILE)
     added += [C.SYSTEM, C.PROMPT, C.COMPLETION, C.DONE_REASON, C.key_col(node.ref.node)]
     if spec.parse != "none":
+    if spec.messages is not None:
+        for i, message in enumerate(spec.messages):
+            try:
+                tpl = parse_template(message.content)
+            except TemplateSyntaxError as exc:
+                raise SpecError(
+                    f"{node.where('messages', i, 'content')}: "
+                    f"nodes.{node.ref.node}.messages[{i}].content: {exc}"
+                ) from None
+            _missing(
+                node,
+                tpl.columns,
+                upstream,
+                f"messages[{i}].content placeholder",
+                "messages",
+                i,
+                "content",
+            )
+        added.append(C.MESSAGES)
         parser_cls = get_parser_class(spec.parse)
         assert parser_cls is not None
         node.parser = parser_cls(spec.parse_options)
@@ -273,6 +309,42 @@ def _generate_columns(graph: Graph, node: GraphNode, upstream: list[str]) -> lis
 def _wants_logprobs(spec: m.GenerateNode) -> bool:
     profiles = list((spec.profiles or {}).values())
     return bool(spec.decode.logprobs or any(p.logprobs for p in profiles))
+def _conversation_form(node: GraphNode) -> None:
+    """Exactly one of ``messages:`` or ``template:`` (with an optional ``system:``); a
+    conversation may open with one system message and must end with a user turn."""
+    spec: m.GenerateNode = node.spec
+    name = f"nodes.{node.ref.node}"
+    if spec.messages is None:
+        if spec.template is None:
+            raise SpecError(
+                f"{node.where()}: {name}: a generate node needs 'template:' (with an optional "
+                "'system:') or 'messages:' (a list of {role, content})"
+            )
+        return
+    if spec.template is not None or spec.system is not None:
+        key = "template" if spec.template is not None else "system"
+        raise SpecError(
+            f"{node.where(key)}: {name}.{key}: give either 'messages:' or "
+            "'system:'/'template:', not both (put the system prompt in messages as "
+            "{role: system, content: ...})"
+        )
+    msgs = spec.messages
+    if not msgs:
+        raise SpecError(f"{node.where('messages')}: {name}.messages: the list is empty")
+    for i, message in enumerate(msgs):
+        if message.role == "system" and i > 0:
+            raise SpecError(
+                f"{node.where('messages', i, 'role')}: {name}.messages[{i}].role: a system "
+                "message may only open the conversation"
+            )
+    if msgs[-1].role != "user":
+        last = len(msgs) - 1
+        raise SpecError(
+            f"{node.where('messages', last, 'role')}: {name}.messages[{last}].role: the last "
+            f"message must be 'user' (the teacher's reply follows it), not '{msgs[-1].role}'"
+        )
+
+
 
 
 def _extend(node: GraphNode, upstream: list[str], added: list[str]) -> list[str]:
@@ -436,7 +508,8 @@ def _pairs_columns(graph: Graph, node: GraphNode, upstream: list[str]) -> list[s
     _candidate_checks(node, upstream, [spec.score], spec.gates, "score")
     _missing(node, [spec.response], upstream, "pairs", "response")
     _missing(node, [C.PROMPT], upstream, "pairs", "input")
-    return list(PAIR_COLUMNS)
+    conversation = [C.MESSAGES] if C.MESSAGES in upstream else []
+    return [*PAIR_COLUMNS[:4], *conversation, *PAIR_COLUMNS[4:]]
 
 
 def _export_columns(graph: Graph, node: GraphNode, upstream: list[str]) -> list[str]:

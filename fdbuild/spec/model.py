@@ -109,11 +109,37 @@ class NodeBase(Strict):
     description: str | None = Field(None, description="Free text. Never keyed.")
 
 
+class Sample(Strict):
+    """A subset of a source's rows, chosen by a hash of (seed, row id): see sampling.py."""
+
+    fraction: float | None = Field(None, gt=0, le=1, description="Keep each id with this chance.")
+    n: int | None = Field(None, ge=1, description="Keep exactly n rows (all, if fewer).")
+    seed: int = Field(0, description="Another seed, another subset.")
+
+    @model_validator(mode="after")
+    def _one_size(self) -> Sample:
+        if (self.fraction is None) == (self.n is None):
+            raise ValueError("a sample takes exactly one of 'fraction' or 'n'")
+        return self
+
+
 class SourceNode(NodeBase):
     kind: Literal["source"]
-    path: str = Field(min_length=1, description=".jsonl, .parquet or .csv")
+    path: str = Field(min_length=1, description=".jsonl, .parquet, .csv, or a folder (hf)")
     id: str | None = Field(None, description="Row id column; default: hash of the row.")
-    format: Literal["jsonl", "parquet", "csv"] | None = None
+    format: Literal["jsonl", "parquet", "csv", "hf"] | None = None
+    split: str | None = Field(
+        None, min_length=1, description="format hf: the split to read (default: the only one)."
+    )
+    sample: Sample | None = Field(None, description="Keep a stable subset of the rows (keyed).")
+    where: dict[str, Any] | None = Field(
+        None, description="Keep rows whose columns match, as a gate's keep: (keyed)."
+    )
+
+
+class Message(Strict):
+    role: Literal["system", "user", "assistant"]
+    content: str = Field(min_length=1, description="A {column} template.")
 
 
 class GenerateNode(NodeBase):
@@ -121,13 +147,21 @@ class GenerateNode(NodeBase):
     input: str
     teacher: str
     system: str | None = None
-    template: str = Field(min_length=1)
+    template: str | None = Field(None, min_length=1)
+    messages: list[Message] | None = Field(
+        None, description="A conversation of {column} templates, instead of system/template."
+    )
     decode: Decode = Decode()
     profiles: dict[str, Decode] | None = Field(
         None, description="Several decode profiles; each is merged over `decode`."
     )
     n: int = Field(1, ge=1, le=1000, description="Candidates per input row (and profile).")
-    parse: Literal["none", "sql", "rationale", "json"] = "none"
+    parse: str = Field(
+        "none",
+        min_length=1,
+        description="none, a built-in parser (sql, rationale, json, python) or a plugin: "
+        "an entry point name, module:Name or ./file.py:Name (checked when the graph loads).",
+    )
     parse_options: dict[str, str] = Field(default_factory=dict)
     format: Literal["json"] | dict[str, Any] | None = Field(
         None, description="Structured output: 'json' or a JSON schema (keyed)."
@@ -196,7 +230,11 @@ class PairsNode(NodeBase):
 class ExportNode(NodeBase):
     kind: Literal["export"]
     input: str
-    format: Literal["jsonl", "parquet", "sft_jsonl", "dpo_jsonl", "mlx_jsonl", "multitask_jsonl"]
+    format: str = Field(
+        min_length=1,
+        description="jsonl, parquet, sft_jsonl, dpo_jsonl, mlx_jsonl, multitask_jsonl or a "
+        "plugin exporter (entry point name, module:Name, ./file.py:Name).",
+    )
     path: str = Field(min_length=1)
     columns: list[str] | None = None
     options: dict[str, Any] = Field(default_factory=dict)
