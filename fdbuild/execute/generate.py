@@ -296,10 +296,10 @@ class GenerateRunner:
                 C.key_col(self.node.ref.node): pa.string(),
             }
         )
-        if self.node.parser is not None:
         if self.conversation:
             turn = pa.struct([("role", pa.string()), ("content", pa.string())])
             added[C.MESSAGES] = pa.list_(turn)
+        if self.node.parser is not None:
             added.update({k: arrow_type(t) for k, t in self.node.parser.outputs.items()})
             added[C.PARSE_ERROR] = pa.string()
         if C.LOGPROBS in self.node.columns:

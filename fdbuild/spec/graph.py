@@ -234,7 +234,6 @@ def _source_columns(graph: Graph, node: GraphNode, _: list[str]) -> list[str]:
             f"{node.where('id')}: id column '{spec.id}' is not in {path.name} "
             f"(columns: {', '.join(cols)})"
         )
-    return [C.ID, *[c for c in cols if c != C.ID]]
     if spec.where:
         from fdbuild.sampling import compile_where
 
@@ -248,6 +247,7 @@ def _source_columns(graph: Graph, node: GraphNode, _: list[str]) -> list[str]:
                     f"{node.where('where', col)}: where rule on column '{col}', which "
                     f"{path.name} does not have (columns: {', '.join(cols)})"
                 )
+    return [C.ID, *[c for c in cols if c != C.ID]]
 
 
 def _generate_columns(graph: Graph, node: GraphNode, upstream: list[str]) -> list[str]:
@@ -257,8 +257,8 @@ def _generate_columns(graph: Graph, node: GraphNode, upstream: list[str]) -> lis
             f"{node.where('teacher')}: unknown teacher '{spec.teacher}' "
             f"(teachers: {', '.join(node.target.spec.teachers) or 'none defined'})"
         )
-    for field, text in (("template", spec.template), ("system", spec.system)):
     _conversation_form(node)
+    for field, text in (("template", spec.template), ("system", spec.system)):
         if text is None:
             continue
         try:
@@ -274,7 +274,6 @@ def _generate_columns(graph: Graph, node: GraphNode, upstream: list[str]) -> lis
     if spec.profiles:
         added.append(C.PROFILE)
     added += [C.SYSTEM, C.PROMPT, C.COMPLETION, C.DONE_REASON, C.key_col(node.ref.node)]
-    if spec.parse != "none":
     if spec.messages is not None:
         for i, message in enumerate(spec.messages):
             try:
@@ -294,6 +293,7 @@ def _generate_columns(graph: Graph, node: GraphNode, upstream: list[str]) -> lis
                 "content",
             )
         added.append(C.MESSAGES)
+    if spec.parse != "none":
         parser_cls = get_parser_class(spec.parse)
         assert parser_cls is not None
         node.parser = parser_cls(spec.parse_options)
@@ -306,9 +306,6 @@ def _generate_columns(graph: Graph, node: GraphNode, upstream: list[str]) -> lis
     return _extend(node, upstream, added)
 
 
-def _wants_logprobs(spec: m.GenerateNode) -> bool:
-    profiles = list((spec.profiles or {}).values())
-    return bool(spec.decode.logprobs or any(p.logprobs for p in profiles))
 def _conversation_form(node: GraphNode) -> None:
     """Exactly one of ``messages:`` or ``template:`` (with an optional ``system:``); a
     conversation may open with one system message and must end with a user turn."""
@@ -345,6 +342,9 @@ def _conversation_form(node: GraphNode) -> None:
         )
 
 
+def _wants_logprobs(spec: m.GenerateNode) -> bool:
+    profiles = list((spec.profiles or {}).values())
+    return bool(spec.decode.logprobs or any(p.logprobs for p in profiles))
 
 
 def _extend(node: GraphNode, upstream: list[str], added: list[str]) -> list[str]:
