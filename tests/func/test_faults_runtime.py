@@ -270,3 +270,37 @@ def test_a_teacher_down_mid_build_fails_the_rest_fast_with_one_message(
     before = ollama_server.generation_count
     project.build(TARGET)
     assert ollama_server.generation_count - before == summary["failed"]
+
+
+def test_a_judge_reply_with_a_lone_surrogate_is_a_failed_row(
+    project: ProjectDir, make_ollama_server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.support.recipes import recipe_project, recipe_responder
+
+    poisoned: set[str] = set()
+    lock = threading.Lock()
+
+    def respond(request: dict[str, Any]) -> Any:
+        reply = recipe_responder(request)
+        prompt = request["messages"][-1]["content"]
+        with lock:  # the first judge prompt, every time it is asked
+            if "Candidate SQL:" in prompt and (not poisoned or prompt in poisoned):
+                poisoned.add(prompt)
+                return "Score: 9/10 \udc80"
+        return reply
+
+    server = make_ollama_server(responder=respond)
+    monkeypatch.setenv("OLLAMA_HOST", server.url)
+    (target,) = recipe_project(project, ["text2sql_candidates"])
+    res = project.build(target, "--json", expect=3)
+    assert "Traceback" not in res.stderr
+    rows = failures(project)
+    assert rows and {(f["node"].split("#")[-1], f["reason"]) for f in rows} == {
+        ("judged", "invalid_text")
+    }
+    assert res.json()["failed"] == len(rows)  # the candidates judged with that one prompt
+
+    server.responder = recipe_responder
+    before = server.generation_count
+    project.build(target, "--json")
+    assert 1 <= server.generation_count - before <= len(rows)  # only that judge reply
