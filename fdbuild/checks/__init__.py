@@ -11,6 +11,7 @@ _BUILTIN: dict[str, str] = {
     "sqlite_exec": "fdbuild.checks.sqlite_exec:SqliteExecCheck",
     "judge": "fdbuild.checks.judge:JudgeCheck",
     "dedup": "fdbuild.checks.dedup:DedupCheck",
+    "python_tests": "fdbuild.checks.python_tests:PythonTestsCheck",
 }
 
 

@@ -9,6 +9,7 @@ _BUILTIN: dict[str, str] = {
     "sql": "fdbuild.parsers.sql:SqlParser",
     "rationale": "fdbuild.parsers.rationale:RationaleParser",
     "json": "fdbuild.parsers.json_:JsonParser",
+    "python": "fdbuild.parsers.python_:PythonParser",
 }
 
 
