@@ -227,7 +227,10 @@ def _source_columns(graph: Graph, node: GraphNode, _: list[str]) -> list[str]:
         raise SpecError(f"{node.where('path')}: source file not found: {path}")
     fmt = source_format(path, spec.format)
     if spec.split is not None and fmt != "hf":
-        raise SpecError(f"{node.where('split')}: 'split:' is for 'format: hf' sources")
+        raise SpecError(
+            f"{node.where('split')}: nodes.{node.ref.node}.split: 'split:' is for "
+            "'format: hf' sources"
+        )
     cols = peek_columns(path, fmt, split=spec.split)
     if spec.id is not None and spec.id not in cols:
         raise SpecError(
@@ -240,11 +243,12 @@ def _source_columns(graph: Graph, node: GraphNode, _: list[str]) -> list[str]:
         try:
             compile_where(spec.where)
         except ValueError as exc:
-            raise SpecError(f"{node.where('where')}: {exc}") from None
+            raise SpecError(f"{node.where('where')}: nodes.{node.ref.node}.where: {exc}") from None
         for col in spec.where:
             if col not in cols:
                 raise SpecError(
-                    f"{node.where('where', col)}: where rule on column '{col}', which "
+                    f"{node.where('where', col)}: nodes.{node.ref.node}.where.{col}: "
+                    f"where rule on column '{col}', which "
                     f"{path.name} does not have (columns: {', '.join(cols)})"
                 )
     return [C.ID, *[c for c in cols if c != C.ID]]

@@ -138,7 +138,9 @@ def test_bad_where_and_split_fail_at_load(project: ProjectDir, ollama_server) ->
         }
     )
     res = project.build(TARGET, expect=2)
-    assert "sampled.yaml:12: where rule on column 'levle'" in res.stderr
+    assert (
+        "sampled.yaml:12: nodes.questions.where.levle: where rule on column 'levle'" in res.stderr
+    )
     project.gen({TARGET: target(ollama_server.url, jsonl_source("    split: train\n"))})
     assert "'split:' is for 'format: hf'" in project.build(TARGET, expect=2).stderr
     bad = "    sample: {fraction: 0.1, n: 3}\n"
