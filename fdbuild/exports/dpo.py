@@ -20,6 +20,10 @@ on, so write it into the template if the student needs it)::
 
 ``system`` (chat only): text replacing the teacher's system prompt, or ``false`` to drop
 it, as in ``sft_jsonl``.
+
+Pairs of a ``messages:`` node carry its conversation (``_messages``): the chat prompt is
+then every turn sent (few-shot examples included), ending with the last user turn; the
+text prompt stays the last user turn alone (a conversation has no neutral flat form).
 """
 
 from __future__ import annotations

@@ -30,6 +30,9 @@ candidates of one question land on the same side, else ``_id``), ``metadata``
 checked at load instead of rendering unknown names as empty; default: the prompt the
 teacher saw), ``system`` (``system_prompt``; default: the teacher's system prompt; text,
 or ``false`` for none), ``system_field`` (``system_prompt_field``).
+
+A row of a ``messages:`` node writes its whole conversation (every turn sent, then the
+reply) unless ``template`` is set, which renders one user turn instead.
 """
 
 from __future__ import annotations

@@ -23,6 +23,9 @@ prefix; default the prompt the teacher saw), ``system`` (default ``false``: the 
 system prompt describes the two-section reply format, which neither task's target
 follows; give text to add one), ``system_field``. A row whose rationale is empty yields
 only its answer example (counted in the manifest), since an empty target teaches nothing.
+
+A row of a ``messages:`` node (without ``template``) keeps its conversation: the earlier
+turns (few-shot examples) as sent, the task prefix on the last user turn.
 """
 
 from __future__ import annotations
