@@ -1,9 +1,15 @@
-"""Gate checks, by name. Built-ins are imported lazily: `fdbuild --version` stays fast."""
+"""Gate checks, by name. Built-ins are imported lazily: `fdbuild --version` stays fast.
+
+``get_check_class`` also finds plugins (entry points of ``fdbuild.checks``, ``module:Name``,
+``./file.py:Name``): see ``fdbuild.plugins``.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fdbuild.checks.base import Check
-from fdbuild.registry import load
+from fdbuild.plugins import Kind, available, resolve
 
 _BUILTIN: dict[str, str] = {
     "rules": "fdbuild.checks.rules:RulesCheck",
@@ -14,11 +20,16 @@ _BUILTIN: dict[str, str] = {
     "python_tests": "fdbuild.checks.python_tests:PythonTestsCheck",
 }
 
+KIND = Kind("check", Check, _BUILTIN)
+
 
 def available_checks() -> list[str]:
-    return sorted(_BUILTIN)
+    """Built-in checks and installed ``fdbuild.checks`` entry points."""
+    return available(KIND)
 
 
-def get_check_class(name: str) -> type[Check] | None:
-    target = _BUILTIN.get(name)
-    return None if target is None else load(target)
+def get_check_class(name: str, base_dir: Path | None = None) -> type[Check]:
+    """The check class ``name`` names; ``fdbuild.plugins.PluginError`` when none can be
+    loaded. ``base_dir`` (the target file's folder) anchors ``./file.py:Name``."""
+    cls: type[Check] = resolve(KIND, name, base_dir)
+    return cls

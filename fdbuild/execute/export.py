@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from fdbuild.exports import get_exporter
+from fdbuild.exports import export_version, exporter_class
 from fdbuild.keys import content_hash, file_digest
 from fdbuild.spec.export_paths import check_export_paths
 from fdbuild.spec.graph import GraphNode
@@ -37,6 +37,7 @@ def export_recipe(build: Any, node: GraphNode) -> dict[str, Any]:
         "columns": spec.columns,
         "options": spec.options or None,
         "manifest": MANIFEST_SCHEMA,
+        **export_version(node),
     }
 
 
@@ -45,7 +46,7 @@ def manifest_path(path: Path) -> Path:
 
 
 def _files(node: GraphNode, exporter: Any = None) -> dict[str, Path]:
-    exporter = exporter or get_exporter(node.spec.format)(node.spec)
+    exporter = exporter or exporter_class(node)(node.spec)
     return exporter.files(node.target.resolve_path(node.spec.path))
 
 
@@ -63,7 +64,7 @@ def run_export(build: Any, node: GraphNode, input_digest: str) -> tuple[str, int
     """Returns (export digest, records written)."""
     _recheck_paths(build, node)
     path = node.target.resolve_path(node.spec.path)
-    exporter = get_exporter(node.spec.format)(node.spec)
+    exporter = exporter_class(node)(node.spec)
     schema = build.outputs.schema(input_digest)
     rows = build.outputs.rows(input_digest)
     input_rows = 0

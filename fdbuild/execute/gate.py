@@ -28,6 +28,7 @@ from fdbuild.execute.workers import Put, WorkerPool
 from fdbuild.execute.write_errors import writing
 from fdbuild.keys import content_hash, file_digest
 from fdbuild.parsers.base import ParseFailure
+from fdbuild.plugins import keyed_version
 from fdbuild.quality import QualityAccumulator
 from fdbuild.spec.graph import GraphNode
 from fdbuild.store.rowcache import EVAL, GEN
@@ -46,7 +47,7 @@ def gate_recipe(node: GraphNode, judge_identity: dict[str, Any] | None) -> dict[
     return {
         "kind": "gate",
         "check": check.name,
-        "check_version": check.version,
+        "check_version": keyed_version(check),
         "params": params,
         "files": files,
         "judge_teacher": judge_identity,

@@ -34,6 +34,7 @@ from fdbuild.execute.text_check import INVALID_TEXT, check_record, describe_inva
 from fdbuild.execute.workers import Put, WorkerPool
 from fdbuild.keys import content_hash
 from fdbuild.parsers.base import ParseFailure
+from fdbuild.plugins import keyed_version
 from fdbuild.providers import TeacherIdentity, TeacherRequest
 from fdbuild.spec.graph import GraphNode
 from fdbuild.spec.template import parse_template
@@ -71,7 +72,7 @@ def generate_recipe(node: GraphNode, identity: TeacherIdentity) -> dict[str, Any
         "think": getattr(teacher, "think", None),
         "parse": spec.parse,
         "parse_options": spec.parse_options or None,
-        "parse_version": node.parser.version if node.parser else None,
+        "parse_version": keyed_version(node.parser) if node.parser else None,
         "on_truncation": spec.on_truncation,
     } | ({"messages": [m.model_dump() for m in spec.messages]} if spec.messages else {})
 

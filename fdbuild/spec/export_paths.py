@@ -40,10 +40,10 @@ def export_base(node: GraphNode) -> Path:
 
 def written_paths(node: GraphNode) -> list[Path]:
     """Every path the export may create or replace (before symlinks are resolved)."""
-    from fdbuild.exports import get_exporter
+    from fdbuild.exports import exporter_class
 
     base = export_base(node)
-    exporter = get_exporter(node.spec.format)(node.spec)
+    exporter = exporter_class(node)(node.spec)
     files = list(exporter.planned_files(base))
     names = getattr(exporter, "_names", None)  # mlx_jsonl: a folder of named files
     if callable(names):

@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from fdbuild import columns as C
-from fdbuild.checks import available_checks, get_check_class
+from fdbuild.checks import get_check_class
 from fdbuild.checks.base import Check
 from fdbuild.errors import ParamError, SpecError
 from fdbuild.parsers import get_parser_class
 from fdbuild.parsers.base import Parser
+from fdbuild.plugins import PluginError
 from fdbuild.sources import peek_columns, source_format
 from fdbuild.spec import model as m
 from fdbuild.spec.export_paths import check_export_paths
@@ -298,8 +299,10 @@ def _generate_columns(graph: Graph, node: GraphNode, upstream: list[str]) -> lis
             )
         added.append(C.MESSAGES)
     if spec.parse != "none":
-        parser_cls = get_parser_class(spec.parse)
-        assert parser_cls is not None
+        try:
+            parser_cls = get_parser_class(spec.parse, node.target.base_dir)
+        except PluginError as exc:
+            raise SpecError(plugin_message(node, "parse", exc)) from None
         node.parser = parser_cls(spec.parse_options)
         added += [*parser_cls.outputs, C.PARSE_ERROR]
     if _wants_logprobs(spec):
@@ -364,12 +367,10 @@ def _extend(node: GraphNode, upstream: list[str], added: list[str]) -> list[str]
 
 def _gate_columns(graph: Graph, node: GraphNode, upstream: list[str]) -> list[str]:
     spec: m.GateNode = node.spec
-    cls = get_check_class(spec.check)
-    if cls is None:
-        raise SpecError(
-            f"{node.where('check')}: unknown check '{spec.check}' "
-            f"(checks: {', '.join(available_checks())})"
-        )
+    try:
+        cls = get_check_class(spec.check, node.target.base_dir)
+    except PluginError as exc:
+        raise SpecError(plugin_message(node, "check", exc)) from None
     from pydantic import ValidationError
 
     try:
@@ -445,6 +446,11 @@ def _make_check(node: GraphNode, cls: type[Check[Any]], params: Any) -> Check[An
             continue
         raise SpecError(_param_message(node, name, f"{problem}: {written} ({path})"))
     return check
+
+
+def plugin_message(node: GraphNode, key: str, exc: PluginError) -> str:
+    """file:line: nodes.NODE.KEY: what went wrong finding or importing the plugin."""
+    return f"{node.where(key)}: nodes.{node.ref.node}.{key}: {exc.message}"
 
 
 def _param_message(node: GraphNode, param: str, message: str) -> str:
