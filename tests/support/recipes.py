@@ -18,6 +18,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from tests.support.code_replies import CODE_EXAMPLE, code_reply, is_code_prompt
 from tests.support.ollama_server import Reply
 from tests.support.project import ProjectDir
 
@@ -60,6 +61,8 @@ def recipe_responder(request: dict[str, Any]) -> Reply:
     messages = request["messages"]
     system = messages[0]["content"] if messages[0]["role"] == "system" else ""
     prompt = messages[-1]["content"]
+    if is_code_prompt(prompt):  # targets/code_sft.yaml
+        return code_reply(request)
     if "Candidate SQL:" in prompt:
         return Reply(judge_reply(prompt))
     row = BY_QUESTION[_QUESTION.search(prompt).group(1).strip()]
@@ -85,6 +88,7 @@ def recipe_project(project: ProjectDir, names: list[str] | None = None) -> list[
     dest.mkdir(parents=True, exist_ok=True)
     for name in ("train.jsonl", "train.db"):
         shutil.copy(EXAMPLE / name, dest / name)
+    shutil.copytree(CODE_EXAMPLE, project.root / "examples/code_mini", dirs_exist_ok=True)
     (project.root / "targets").mkdir(exist_ok=True)
     files = sorted((REPO / "targets").glob("*.yaml"))
     if names is not None:
