@@ -261,6 +261,8 @@ def _install_guard(tmp: str, layers: list[str]) -> None:
             raise PermissionError(f"sandbox: {event} refused")
         if no_proc and event == "import" and args and args[0] in _BLOCKED_IMPORTS:
             raise PermissionError(f"sandbox: import {args[0]} refused")
+        if no_proc and event == "open" and _other_process(args[0]):
+            raise PermissionError(f"sandbox: reading {args[0]!r} refused")
         if no_net and event in _SOCKET_EVENTS:
             raise PermissionError(f"sandbox: {event} refused")
         if no_fs and event == "open" and len(args) >= 3 and _writes(args[1], args[2]):
@@ -273,6 +275,20 @@ def _install_guard(tmp: str, layers: list[str]) -> None:
 
     sys.addaudithook(hook)
     layers.append("audit_hook")
+
+
+def _other_process(path: Any) -> bool:
+    """``/proc/<pid>/...`` of another process (its environment, memory, command line):
+    the same uid may read them, so without a uid of its own the code must not."""
+    if isinstance(path, int):
+        return False
+    try:
+        text = os.fsdecode(path)
+    except (TypeError, ValueError):
+        return True
+    parts = os.path.realpath(text).split("/")
+    own = ("self", "thread-self", str(os.getpid()))
+    return len(parts) > 2 and parts[1] == "proc" and parts[2] not in own
 
 
 def _writes(mode: Any, flags: Any) -> bool:
