@@ -100,6 +100,8 @@ def _has_fence(text: str) -> bool:
 
 
 def _check_syntax(code: str) -> None:
+    if "\0" in code:
+        raise ParseFailure("syntax_error: nul_byte")
     try:
         ast.parse(code)
     except SyntaxError as exc:
