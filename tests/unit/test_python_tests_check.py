@@ -91,7 +91,7 @@ def test_reads_the_named_columns() -> None:
 def test_params_are_validated() -> None:
     for bad in ({"timeout_s": 0}, {"memory_mb": 1}, {"unknown": 1}):
         with pytest.raises(ValidationError):
-            PythonTestsParams(**bad)  # type: ignore[arg-type]
+            PythonTestsParams(**bad)
     assert PythonTestsParams() == PythonTestsParams(
         code="code", tests="tests", timeout_s=5, memory_mb=512
     )
