@@ -176,7 +176,7 @@ class TeacherPool:
             if getattr(spec, "model_path", None):
                 resolved = str(target.resolve_path(spec.model_path))
                 spec = spec.model_copy(update={"model_path": resolved})
-            teacher.provider = make_provider(spec)
+            teacher.provider = make_provider(spec, target.base_dir)
         return teacher.provider
 
     def _recorded(self, teacher: _Teacher) -> TeacherIdentity | None:

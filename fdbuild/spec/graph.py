@@ -94,6 +94,8 @@ def load_graph(
                 pending.extend(new)
             nodes[ref] = GraphNode(ref=ref, spec=spec, target=target, inputs=tuple(inputs))
     targets = {t.name: t for t in by_path.values()}
+    for loaded in targets.values():
+        _check_plugin_teachers(loaded)
     for node in nodes.values():
         for dep in node.inputs:
             if dep not in nodes:
@@ -123,6 +125,31 @@ def load_graph(
     graph.root = root.resolve()
     check_export_paths(graph, graph.root)
     return graph
+
+
+def _check_plugin_teachers(target: LoadedTarget) -> None:
+    """A plugin provider is found and its constructor takes the teacher's options, at
+    load (exit 2 at the key), not when the build first asks the teacher."""
+    import inspect
+
+    from fdbuild.providers import get_provider_class
+
+    for name, spec in target.spec.teachers.items():
+        if not isinstance(spec, m.PluginTeacher):
+            continue
+        try:
+            cls = get_provider_class(spec.provider, target.base_dir)
+        except PluginError as exc:
+            where = target.where("teachers", name, "provider")
+            raise SpecError(f"{where}: teachers.{name}.provider: {exc.message}") from None
+        try:
+            inspect.signature(cls).bind(model=spec.model, timeout_s=spec.timeout_s, **spec.options)
+        except TypeError as exc:
+            where = target.where("teachers", name, "options")
+            raise SpecError(
+                f"{where}: teachers.{name}.options: provider '{spec.provider}' "
+                f"({cls.__name__}) does not take these options: {exc}"
+            ) from None
 
 
 def _register(by_path: dict[Path, LoadedTarget], target: LoadedTarget) -> None:

@@ -202,6 +202,7 @@ _UNION_TAGS = {
     "ollama",
     "llamacpp",
     "openai",
+    "plugin",
 }
 
 
@@ -233,7 +234,7 @@ def check_teachers(target: LoadedTarget) -> None:
     target's folder), a decode option the openai teacher's server understands."""
     _check_openai_options(target)
     for name, teacher in target.spec.teachers.items():
-        if teacher.provider != "llamacpp":
+        if not isinstance(teacher, m.LlamaCppTeacher):
             continue
         from fdbuild.providers.llamacpp import BUNDLED_MODELS  # only for llamacpp teachers
 

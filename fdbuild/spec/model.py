@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 NODE_NAME = r"^[A-Za-z_][A-Za-z0-9_\-]*$"
 
@@ -73,8 +73,38 @@ class OpenAITeacher(TeacherBase):
     )
 
 
+class PluginTeacher(TeacherBase):
+    """A teacher served by a plugin provider (docs/plugins.md): ``provider`` is an entry
+    point name of ``fdbuild.providers``, ``module:Name`` or ``./file.py:Name``. The class
+    is built as ``Name(model=..., timeout_s=..., **options)``; what its ``resolve()``
+    returns is the teacher's identity (keyed), so ``options`` are not keyed themselves."""
+
+    provider: str = Field(min_length=1)
+    model: str | None = Field(None, description="Passed to the provider as `model`.")
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Keyword arguments of the provider's constructor."
+    )
+
+
+BUILTIN_PROVIDERS = ("ollama", "llamacpp", "openai")
+
+
+def _teacher_tag(value: Any) -> str:
+    """Built-in providers by name; any other ``provider:`` is a plugin."""
+    provider = (
+        value.get("provider") if isinstance(value, dict) else getattr(value, "provider", None)
+    )
+    return provider if provider in BUILTIN_PROVIDERS else "plugin"
+
+
 Teacher = Annotated[
-    Union[OllamaTeacher, LlamaCppTeacher, OpenAITeacher], Field(discriminator="provider")
+    Union[
+        Annotated[OllamaTeacher, Tag("ollama")],
+        Annotated[LlamaCppTeacher, Tag("llamacpp")],
+        Annotated[OpenAITeacher, Tag("openai")],
+        Annotated[PluginTeacher, Tag("plugin")],
+    ],
+    Discriminator(_teacher_tag),
 ]
 
 # --------------------------------------------------------------------------- decode

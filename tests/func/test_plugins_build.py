@@ -169,3 +169,84 @@ def test_a_broken_plugin_is_exit_2_naming_the_key(project: ProjectDir, ollama_se
     assert "ModuleNotFoundError: No module named 'this_module_does_not_exist'" in result.stderr
     assert "Traceback" not in result.stderr
     assert ollama_server.generation_count == 0
+
+
+ECHO_PROVIDER = '''
+from fdbuild.providers.base import Provider, TeacherIdentity, TeacherResponse
+
+CALLS = []
+
+
+class Echo(Provider):
+    """Replies with the user message, reversed: deterministic, in-process."""
+
+    name = "echo"
+
+    def __init__(self, model, timeout_s, suffix=""):
+        self.model = model
+        self.suffix = suffix
+
+    async def resolve(self):
+        return TeacherIdentity(provider="echo", model=self.model, digest="echo-v1" + self.suffix)
+
+    async def generate(self, request):
+        CALLS.append(1)
+        return TeacherResponse(text=request.messages[-1]["content"][::-1] + self.suffix)
+'''
+
+
+def provider_target(provider: str, options: str = "{suffix: '!'}") -> str:
+    return textwrap.dedent(
+        f"""\
+        fdbuild: 1
+        name: echo
+        teachers:
+          main: {{provider: {json.dumps(provider)}, model: echo-1, options: {options}}}
+        nodes:
+          questions: {{kind: source, path: data/questions.jsonl, id: task_id}}
+          answers: {{kind: generate, input: questions, teacher: main, template: "{{question}}"}}
+          out: {{kind: export, input: answers, format: jsonl, path: out/echo.jsonl}}
+        """
+    )
+
+
+def test_a_file_provider_is_a_teacher_keyed_by_what_its_resolve_says(
+    project: ProjectDir,
+) -> None:
+    project.gen(
+        {
+            "targets/data/questions.jsonl": questions_jsonl(3),
+            "targets/echo.py": ECHO_PROVIDER,
+            "targets/t.yaml": provider_target("./echo.py:Echo"),
+        }
+    )
+    first = stats(project.build("targets/t.yaml", "--json"))
+    assert first["teacher_calls"] == 3
+    rows = [json.loads(line) for line in project.read("targets/out/echo.jsonl").splitlines()]
+    assert rows[0]["completion"] == "What is 0 plus 0?"[::-1] + "!"
+    assert stats(project.build("targets/t.yaml", "--json"))["teacher_calls"] == 0
+    # another identity (resolve() reports another digest): every generation asked again
+    project.gen({"targets/t.yaml": provider_target("./echo.py:Echo", "{suffix: '?'}")})
+    assert stats(project.build("targets/t.yaml", "--json"))["teacher_calls"] == 3
+
+
+@pytest.mark.parametrize(
+    ("provider", "options", "needle"),
+    [
+        ("./nowhere.py:Echo", "{}", "teachers.main.provider: provider './nowhere.py:Echo'"),
+        ("olama", "{}", "unknown provider 'olama' (providers: llamacpp, ollama, openai"),
+        ("./echo.py:Echo", "{colour: red}", "teachers.main.options: provider './echo.py:Echo'"),
+    ],
+)
+def test_provider_plugin_load_errors(
+    project: ProjectDir, provider: str, options: str, needle: str
+) -> None:
+    project.gen(
+        {
+            "targets/data/questions.jsonl": questions_jsonl(1),
+            "targets/echo.py": ECHO_PROVIDER,
+            "targets/t.yaml": provider_target(provider, options),
+        }
+    )
+    result = project.build("targets/t.yaml", expect=2)
+    assert "t.yaml:4: " in result.stderr and needle in result.stderr, result.stderr
