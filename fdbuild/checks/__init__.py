@@ -17,6 +17,8 @@ _BUILTIN: dict[str, str] = {
     "sqlite_exec": "fdbuild.checks.sqlite_exec:SqliteExecCheck",
     "judge": "fdbuild.checks.judge:JudgeCheck",
     "dedup": "fdbuild.checks.dedup:DedupCheck",
+    "math_answer": "fdbuild.checks.math_answer:MathAnswerCheck",
+    "json_schema": "fdbuild.checks.json_schema:JsonSchemaCheck",
     "python_tests": "fdbuild.checks.python_tests:PythonTestsCheck",
 }
 
