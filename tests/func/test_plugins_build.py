@@ -250,3 +250,66 @@ def test_provider_plugin_load_errors(
     )
     result = project.build("targets/t.yaml", expect=2)
     assert "t.yaml:4: " in result.stderr and needle in result.stderr, result.stderr
+
+
+PARSE_AND_EXPORT = """
+from fdbuild.exports.base import Exporter
+from fdbuild.parsers.base import ParseFailure, Parser
+
+
+class Shout(Parser):
+    version = "1"
+    outputs = {"shout": "string"}
+
+    def parse(self, text):
+        if not text.strip():
+            raise ParseFailure("empty")
+        return {"shout": text.upper()}
+
+
+class Shouts(Exporter):
+    version = "1"
+
+    def records(self, rows):
+        for row in rows:
+            yield {"id": row["_id"], "shout": row["shout"]}
+"""
+
+
+def test_file_parser_and_exporter_build_and_an_edit_reparses_without_the_teacher(
+    project: ProjectDir, ollama_server
+) -> None:
+    text = textwrap.dedent(
+        f"""\
+        fdbuild: 1
+        name: pe
+        teachers:
+          main: {{model: qwen2.5-coder:7b, host: {ollama_server.url}}}
+        nodes:
+          questions: {{kind: source, path: data/questions.jsonl, id: task_id}}
+          answers:
+            kind: generate
+            input: questions
+            teacher: main
+            template: "{{question}}"
+            parse: ./pe.py:Shout
+          out: {{kind: export, input: answers, format: ./pe.py:Shouts, path: out/pe.jsonl}}
+        """
+    )
+    project.gen(
+        {
+            "targets/data/questions.jsonl": questions_jsonl(4),
+            "targets/pe.py": PARSE_AND_EXPORT,
+            "targets/pe.yaml": text,
+        }
+    )
+    assert stats(project.build("targets/pe.yaml", "--json"))["teacher_calls"] == 4
+    rows = [json.loads(line) for line in project.read("targets/out/pe.jsonl").splitlines()]
+    assert len(rows) == 4 and all(r["shout"] == r["shout"].upper() for r in rows)
+
+    project.gen({"targets/pe.py": PARSE_AND_EXPORT.replace("text.upper()", "text.lower()")})
+    before = ollama_server.generation_count
+    edited = stats(project.build("targets/pe.yaml", "--json"))
+    assert edited["teacher_calls"] == 0 and ollama_server.generation_count == before
+    rows = [json.loads(line) for line in project.read("targets/out/pe.jsonl").splitlines()]
+    assert all(r["shout"] == r["shout"].lower() for r in rows)
