@@ -5,6 +5,9 @@ Most formats write one file at ``path``; ``mlx_jsonl`` writes a folder (train an
 files). The export's digest is the file's content digest, or for several files a hash of
 their names and digests.
 
+Beside them, the folder's ``README.md`` dataset card (``fdbuild.exports.card``) lists
+every export of the folder; an export is current only while its card is.
+
 The manifest, ``<path>.manifest.json``, says what the export holds: format, records,
 input rows, content digest, fields, the node it came from and its rows digest, plus
 format details (MLX split sizes, multi-task counts). It holds nothing about the run
@@ -19,7 +22,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from fdbuild.exports import export_version, exporter_class
+from fdbuild.exports import card, export_version, exporter_class
 from fdbuild.keys import content_hash, file_digest
 from fdbuild.spec.export_paths import check_export_paths
 from fdbuild.spec.graph import GraphNode
@@ -88,6 +91,7 @@ def run_export(build: Any, node: GraphNode, input_digest: str) -> tuple[str, int
         "fields": exporter.fields(schema),
         "source": {"node": str(node.inputs[0]), "rows_digest": input_digest},
         **exporter.manifest_extra(),
+        "card": card.provenance(build, node, count),
     }
     if len(files) > 1:
         manifest["files"] = {
@@ -96,6 +100,7 @@ def run_export(build: Any, node: GraphNode, input_digest: str) -> tuple[str, int
         }
     text = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     atomic_write_text(manifest_path(path), text)
+    card.write_card(path.parent, warn=build.ctx.reporter.message)
     return digest, count
 
 
@@ -135,6 +140,8 @@ def export_is_current(node: GraphNode, memo: dict) -> bool:
         or not manifest.exists()
         or not all(p.exists() for p in files.values())
     ):
+        return False
+    if not card.card_is_current(path.parent):  # the folder's README.md dataset card
         return False
     stamp = memo.get("stamp")
     if stamp is not None and stamp == file_stamp(node):

@@ -1,7 +1,7 @@
 """Where an export may write: checked when the graph loads, before any node runs.
 
 An export writes its file (or folder of files), ``<path>.manifest.json``,
-``<path>.report.json`` and temp files beside them. Every one of those paths must be:
+``<path>.report.json``, the folder's ``README.md`` dataset card and temp files beside them. Every one of those paths must be:
 
 * inside the project folder (the folder of ``fdbuild.lock`` and ``.fdbuild/``), unless
   the node says ``allow_outside: true``;
@@ -49,6 +49,7 @@ def written_paths(node: GraphNode) -> list[Path]:
     if callable(names):
         files += [base / name for name in names()]
     side = [base.with_name(base.name + suffix) for suffix in (".manifest.json", ".report.json")]
+    side.append(base.parent / "README.md")  # the folder's dataset card (exports/card.py)
     return list(dict.fromkeys([*files, *side]))
 
 
