@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from fdbuild import __version__
+from fdbuild.errors import FdbuildError
 from fdbuild.events import NullReporter, Reporter
 from fdbuild.execute.build import GraphRun, execute_graph
 from fdbuild.execute.context import BuildContext, BuildOptions, NodeResult
@@ -24,7 +25,7 @@ from fdbuild.execute.teachers import TeacherPool
 from fdbuild.execute.write_errors import writing
 from fdbuild.lockfile import dump_lock, load_lock, lock_view
 from fdbuild.project import Project, StoreMutex, find_project
-from fdbuild.runs import new_run_id, resolve_run, write_run
+from fdbuild.runs import list_runs, new_run_id, read_run, resolve_run, write_run
 from fdbuild.spec.graph import Graph, NodeRef, load_graph
 from fdbuild.spec.load import Override
 from fdbuild.spec.model import ExportNode
@@ -86,8 +87,8 @@ def build(
     reporter: Reporter | None = None,
 ) -> BuildOutcome:
     options = options or BuildOptions()
-    graph = load_graph(targets, overrides)
     project = find_project(root=root)
+    graph = load_graph(targets, overrides, root=project.root)
     reporter = reporter or NullReporter()
     if options.dry_run:
         return _build_locked(graph, project, options, overrides, reporter)
@@ -122,7 +123,8 @@ def _build_locked(
         ctx = BuildContext(project=project, options=options, reporter=reporter)
     started = time.time()
     try:
-        run = execute_graph(graph, ctx, _previous_nodes(lock), _recorded_teachers(lock, graph))
+        recorded = _recorded_teachers(lock, project, from_runs=options.offline or options.dry_run)
+        run = execute_graph(graph, ctx, _previous_nodes(lock), recorded)
     finally:
         ctx.close()
     finished = time.time()
@@ -158,12 +160,35 @@ def _previous_nodes(lock: dict[str, Any]) -> dict[NodeRef, dict[str, Any]]:
     return out
 
 
-def _recorded_teachers(lock: dict[str, Any], graph: Graph) -> dict[str, dict[str, Any]]:
+def _recorded_teachers(
+    lock: dict[str, Any], project: Project, *, from_runs: bool
+) -> dict[str, dict[str, Any]]:
+    """Teacher identities known without asking a server: what the lock records (each
+    target's latest run) and, for ``--offline`` and ``--dry-run`` only, what every run
+    record holds, so an older born-again iteration whose teacher is no longer the
+    latest one still rebuilds offline. The lock wins over older records."""
     out: dict[str, dict[str, Any]] = {}
+    if from_runs:
+        for record in _readable_runs(project):
+            for teacher in (record.get("teachers") or {}).values():
+                if isinstance(teacher, dict) and teacher.get("key") and teacher.get("digest"):
+                    out[teacher["key"]] = teacher
     for entry in lock.get("targets", {}).values():
         for teacher in (entry.get("teachers") or {}).values():
             if teacher.get("key"):
                 out[teacher["key"]] = teacher
+    return out
+
+
+def _readable_runs(project: Project) -> list[dict[str, Any]]:
+    """Every run record that reads, oldest first (an unreadable one is skipped: the
+    lock, ``log`` and ``doctor`` report those)."""
+    out = []
+    for run_id in list_runs(project):
+        try:
+            out.append(read_run(project, run_id))
+        except FdbuildError:
+            continue
     return out
 
 
