@@ -41,6 +41,7 @@ _ANSWER_IS = re.compile(
 )
 _ANSWER_LABEL = re.compile(r"(?:^|\n)[ \t*#]*(?:final\s+)?answer[ \t*]*:[ \t*]*([^\n]*)", re.I)
 
+_SENTENCE_END = re.compile(r"\.(?:\s|$)")  # "is 42. Then ..." -> "42"; 3.5 stays whole
 _SIGN = r"[-+\u2212]?"
 _FRAC_CMD = r"\\[dt]?frac"
 _LATEX_FRAC = (
@@ -96,7 +97,10 @@ def extract_answer(text: str) -> tuple[str, str] | None:
         spans = [s for s in spans if s]
         if spans:
             inner = _boxed_contents(spans[-1])  # "The final answer is $\boxed{3}$"
-            return (inner.strip() if inner else spans[-1]), rule
+            if inner is not None and inner.strip():
+                return inner.strip(), rule
+            sentence = _SENTENCE_END.split(spans[-1], maxsplit=1)[0].strip()
+            return (sentence or spans[-1]), rule
     numbers = _NUMBER_TOKEN.findall(text)
     if numbers:
         return numbers[-1].strip(), "last_number"
@@ -147,7 +151,9 @@ def _unsigned(text: str) -> Fraction | None:
         return None if num is None or not den else num / den
     match = _FULL_LATEX_FRAC.match(text)
     if match:
-        num_text, den_text = (match.group(1), match.group(2)) if match.group(1) else match.group(3, 4)
+        num_text, den_text = (
+            (match.group(1), match.group(2)) if match.group(1) else match.group(3, 4)
+        )
         num, den = _signed(num_text), _signed(den_text)
         return None if num is None or not den else num / den
     match = _MIXED.match(text)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.code_replies import CODE_EXAMPLE, code_reply, is_code_prompt
+from tests.support.math_recipe import MATH_EXAMPLE, math_reply
 from tests.support.ollama_server import Reply
 from tests.support.project import ProjectDir
 
@@ -63,6 +64,9 @@ def recipe_responder(request: dict[str, Any]) -> Reply:
     prompt = messages[-1]["content"]
     if is_code_prompt(prompt):  # targets/code_sft.yaml
         return code_reply(request)
+    math = math_reply(request)  # targets/math_sft.yaml (tests/support/math_recipe.py)
+    if math is not None:
+        return math
     if "Candidate SQL:" in prompt:
         return Reply(judge_reply(prompt))
     row = BY_QUESTION[_QUESTION.search(prompt).group(1).strip()]
@@ -89,6 +93,9 @@ def recipe_project(project: ProjectDir, names: list[str] | None = None) -> list[
     for name in ("train.jsonl", "train.db"):
         shutil.copy(EXAMPLE / name, dest / name)
     shutil.copytree(CODE_EXAMPLE, project.root / "examples/code_mini", dirs_exist_ok=True)
+    math_dest = project.root / "examples/math_mini"
+    math_dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy(MATH_EXAMPLE / "train.jsonl", math_dest / "train.jsonl")
     (project.root / "targets").mkdir(exist_ok=True)
     files = sorted((REPO / "targets").glob("*.yaml"))
     if names is not None:
