@@ -24,12 +24,14 @@ import sys
 import types
 from dataclasses import dataclass
 from functools import cache
-from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fdbuild.keys import digest_bytes, digest_text
 from fdbuild.registry import load
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
 
 GROUPS = {
     "check": "fdbuild.checks",
@@ -106,7 +108,10 @@ def _unknown(kind: Kind, ref: str) -> str:
 
 @cache
 def _entry_points(group: str) -> tuple[EntryPoint, ...]:
-    """Read once per process: the installed distributions do not change during a build."""
+    """Read once per process: the installed distributions do not change during a build.
+    Imported here: only a name that is not built-in pays for scanning them."""
+    from importlib.metadata import entry_points
+
     return tuple(entry_points(group=group))
 
 

@@ -170,6 +170,25 @@ def test_module_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert cls.name == "fdbuild_test_mod:Shout" and keyed_version(cls) == "1"
 
 
+def test_a_subclass_of_a_builtin_must_declare_its_own_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inheriting RulesCheck's name and version would share the built-in's cache keys."""
+    (tmp_path / "fdbuild_test_sub.py").write_text(
+        "from fdbuild.checks.rules import RulesCheck\n\n\nclass Mine(RulesCheck):\n    pass\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(PluginError, match="declares no 'version'"):
+        get_check_class("fdbuild_test_sub:Mine")
+    (tmp_path / "sub.py").write_text(
+        "from fdbuild.checks.rules import RulesCheck\n\n\n"
+        "class Mine(RulesCheck):\n    version = '1'\n"
+    )
+    cls = get_check_class("./sub.py:Mine", tmp_path)
+    assert cls.name == "sub.py:Mine" and RulesCheck.name == "rules"
+    assert keyed_version(cls).startswith("1+x3:") and keyed_version(RulesCheck) == "1"
+
+
 def test_file_parser_and_exporter(tmp_path: Path) -> None:
     (tmp_path / "p.py").write_text(
         textwrap.dedent(
@@ -231,7 +250,7 @@ def test_file_parser_and_exporter(tmp_path: Path) -> None:
             "does not implement reads",
         ),
         (CHECK_FILE, "./missing.py:Shout", "cannot read"),
-        (CHECK_FILE, "no_such_check", "unknown check 'no_such_check' (checks: dedup, judge"),
+        (CHECK_FILE, "no_such_check", "unknown check 'no_such_check' (checks: dedup, "),
         (CHECK_FILE, "fdbuild_no_such_module:X", "module 'fdbuild_no_such_module'"),
     ],
 )
