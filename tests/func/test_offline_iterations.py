@@ -28,7 +28,7 @@ def test_offline_rebuilds_an_older_iteration_with_another_teacher(
     export = (project.root / "targets/out/answers.jsonl").read_bytes()
     project.gen({TARGET: basic_target("http://127.0.0.1:1")})  # no teacher from here on
 
-    student = project.build(TARGET, "--set", "teachers.main.model=student-1", "--offline")
+    project.build(TARGET, "--set", "teachers.main.model=student-1", "--offline")
     assert (project.root / "targets/out/answers.jsonl").read_bytes() == export
     # the lock now names the student only; the first teacher's digest is in its run record
     teacher = project.build(TARGET, "--offline", "--json").json()
