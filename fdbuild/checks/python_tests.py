@@ -12,8 +12,13 @@ test; ``tests_passed`` counts those that passed, ``tests_total`` all of them, an
 * ``memory``: the address-space limit (``memory_mb``) was hit;
 * ``output_limit``: the code printed more than 1 MiB.
 
-Every run goes through ``sandbox.run_tests`` (see there for the layers); ``sandbox``
-names the layers that were active for the row, so ``fdbuild show`` tells how it ran. The
+Every run goes through ``sandbox.run_tests`` (see there for the layers);
+``sandbox_layers`` names the layers that were active for the row, and ``sandbox_class``
+sums them up as a short code: ``kernel`` (network and mount namespaces and a uid of its
+own), ``in_interpreter`` (none of them: the audit hook stands in), ``partial:<the ones
+active>``, or null when nothing ran (no code, no tests). The ``_class`` suffix makes the
+gate's quality report count it, so ``fdbuild show`` prints once per gate how its rows
+ran (``sandbox_class_counts={kernel: 31, none: 9}``). The
 evaluation is cached by content: the code, the tests, the params and ``version``.
 """
 
@@ -38,7 +43,7 @@ class PythonTestsParams(CheckParams):
 
 
 class PythonTestsCheck(Check[PythonTestsParams]):
-    """Annotates tests_pass, tests_passed, tests_total, reason, detail, sandbox."""
+    """Annotates tests_pass, tests_passed/total, reason, detail, sandbox_class/layers."""
 
     name = "python_tests"
     version = "1"
@@ -49,7 +54,8 @@ class PythonTestsCheck(Check[PythonTestsParams]):
         "tests_total": "int64",
         "reason": "string",
         "detail": "string",
-        "sandbox": "string",
+        "sandbox_class": "string",
+        "sandbox_layers": "string",
     }
 
     def __init__(self, params: PythonTestsParams, base_dir: Path) -> None:
@@ -64,25 +70,39 @@ class PythonTestsCheck(Check[PythonTestsParams]):
         try:
             total = count_tests(tests)
         except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
-            return _out("error", 0, 0, f"tests do not parse: {type(exc).__name__}", "")
+            return _out("error", 0, 0, f"tests do not parse: {type(exc).__name__}")
         if total == 0:
-            return _out("error", 0, 0, "no tests (no assert, no def test_...)", "")
+            return _out("error", 0, 0, "no tests (no assert, no def test_...)")
         if not code.strip():
-            return _out("error", 0, total, "no code", "")
+            return _out("error", 0, total, "no code")
         verdict = run_tests(
             code, tests, total, timeout_s=self.params.timeout_s, memory_mb=self.params.memory_mb
         )
-        return _out(verdict.reason, verdict.passed, total, verdict.detail, ",".join(verdict.layers))
+        return _out(verdict.reason, verdict.passed, total, verdict.detail, verdict.layers)
 
 
-def _out(reason: str, passed: int, total: int, detail: str, sandbox: str) -> dict[str, Any]:
+_KERNEL_LAYERS = ("netns", "ro_fs", "uid")
+
+
+def sandbox_class(layers: tuple[str, ...]) -> str:
+    """``kernel``, ``in_interpreter`` or ``partial:<active kernel layers>``."""
+    active = [layer for layer in _KERNEL_LAYERS if layer in layers]
+    if len(active) == len(_KERNEL_LAYERS):
+        return "kernel"
+    return "partial:" + ".".join(active) if active else "in_interpreter"
+
+
+def _out(
+    reason: str, passed: int, total: int, detail: str, layers: tuple[str, ...] = ()
+) -> dict[str, Any]:
     return {
         "tests_pass": reason == "ok",
         "tests_passed": passed,
         "tests_total": total,
         "reason": reason,
         "detail": detail or None,
-        "sandbox": sandbox or None,
+        "sandbox_class": sandbox_class(layers) if layers else None,
+        "sandbox_layers": ",".join(layers) or None,
     }
 
 

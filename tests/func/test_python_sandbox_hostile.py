@@ -250,6 +250,8 @@ nodes:
     shown = project.cli("show", "@", "--json").json()
     counts = shown["nodes"]["tested"]["stats"]["quality"]["reason_counts"]
     assert sum(counts.values()) == len(rows)
+    classes = shown["nodes"]["tested"]["stats"]["quality"]["sandbox_class_counts"]
+    assert classes == {"kernel" if os.geteuid() == 0 else "in_interpreter": len(rows)}
     assert counts["timeout"] >= 1 and counts["memory"] == 1 and counts["output_limit"] == 1
     kept = {json.loads(line)["cid"] for line in project.read("out/kept.jsonl").splitlines()}
     assert {"write_outside", "read_environment"} <= kept
@@ -292,7 +294,8 @@ def test_the_check_records_its_layers(tmp_path: Path) -> None:
     check = PythonTestsCheck(PythonTestsParams(), tmp_path)
     out = check.evaluate({"code": "def f():\n    return 1\n", "tests": "assert f() == 1\n"})
     assert out["reason"] == "ok" and out["tests_pass"] is True
-    layers = out["sandbox"].split(",")
+    layers = out["sandbox_layers"].split(",")
+    assert out["sandbox_class"] == ("kernel" if os.geteuid() == 0 else "in_interpreter")
     assert {"isolated", "env", "tmpdir", "rlimits", "session", "output_cap"} <= set(layers)
     if os.geteuid() == 0:
         assert {"netns", "ro_fs", "uid"} <= set(layers)
