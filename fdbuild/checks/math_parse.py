@@ -113,7 +113,8 @@ _LATEX_NOISE = re.compile(r"\\left|\\right|\\!|\\;|\\:|\\quad|\\displaystyle|\\m
 _WRAPPERS = re.compile(r"^(?:\$+|\\\(|\\\[)(.*?)(?:\$+|\\\)|\\\])$", re.S)
 _CURRENCY = re.compile(r"^(?:\\\$|\$|€|£|¥|₹|USD|EUR|GBP|Rs\.?)\s*", re.I)
 _TRAILING_WORDS = re.compile(
-    r"(?<=[\d}%])(?![eE][-+]?\d+$)\s*(?:[A-Za-z\u00b0\u00b5\u03bc][\w\u00b0/^²³.\-]*\s*)+$|\s*[.,;:!]+$"
+    r"(?<=[\d}%])(?![eE][-+]?\d+$)\s*(?:[A-Za-z\u00b0\u00b5\u03bc€£¥₹][\w\u00b0/^²³.\-]*\s*)+$"
+    r"|\s*[.,;:!]+$"
 )
 _GROUP_SEP = re.compile(r"(?<=\d)(?:,|\\,|\{,\}|[ \u00a0\u202f\u2009])(?=\d{3}(?!\d))")
 _FULL_INT_GROUPED = re.compile(rf"^{_INT_GROUPED}(?:\.\d+)?$")
