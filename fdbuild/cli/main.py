@@ -18,7 +18,15 @@ from fdbuild import __version__
 
 
 def make_parser() -> argparse.ArgumentParser:
-    from fdbuild.cli import build_cmd, diff_cmd, doctor_cmd, gc_cmd, import_cmd, runs_cmd
+    from fdbuild.cli import (
+        build_cmd,
+        diff_cmd,
+        doctor_cmd,
+        gc_cmd,
+        import_cmd,
+        report_cmd,
+        runs_cmd,
+    )
 
     parser = argparse.ArgumentParser(
         prog="fdbuild",
@@ -33,7 +41,7 @@ def make_parser() -> argparse.ArgumentParser:
         "upwards holding fdbuild.lock or .fdbuild/, else the current folder)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (build_cmd, diff_cmd, runs_cmd, gc_cmd, doctor_cmd, import_cmd):
+    for module in (build_cmd, diff_cmd, runs_cmd, report_cmd, gc_cmd, doctor_cmd, import_cmd):
         module.register(sub)
     return parser
 
