@@ -200,9 +200,11 @@ def _kill_all(proc: subprocess.Popen[bytes], uid: int | None) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+    empty = 0
     for _ in range(200):
         found = _stragglers(proc.pid, uid)
-        if not found:
+        empty = 0 if found else empty + 1
+        if empty == 2:  # twice: a process forked while /proc was being read shows next time
             break
         for pid in found:
             try:
@@ -225,8 +227,8 @@ def _stragglers(sid: int, uid: int | None) -> list[int]:
         try:
             with open(f"/proc/{entry}/stat", "rb") as fh:
                 stat = fh.read().rsplit(b")", 1)[1].split()
-            owner = os.stat(f"/proc/{entry}").st_uid
-        except (OSError, IndexError):
+            owner = real_uid(int(entry)) if uid is not None else None
+        except (OSError, IndexError, ValueError):
             continue
         state, pgrp, session = stat[0], int(stat[2]), int(stat[3])
         if state in (b"Z", b"X"):
@@ -234,6 +236,17 @@ def _stragglers(sid: int, uid: int | None) -> list[int]:
         if (uid is not None and owner == uid) or session == sid or pgrp == sid:
             found.append(int(entry))
     return found
+
+
+def real_uid(pid: int) -> int:
+    """The real uid of a process, from ``/proc/<pid>/status``. Not the owner of
+    ``/proc/<pid>``: that is root while a process that changed its uid has not exec'd
+    yet (it is not dumpable), which is exactly when a forked grandchild must be found."""
+    with open(f"/proc/{pid}/status", "rb") as fh:
+        for line in fh:
+            if line.startswith(b"Uid:"):
+                return int(line.split()[1])
+    raise ValueError(f"no Uid line for {pid}")
 
 
 def _messages(raw: bytes | bytearray) -> list[dict[str, object]]:

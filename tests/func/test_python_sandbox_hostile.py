@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from fdbuild.checks.python_tests import PythonTestsCheck, PythonTestsParams
-from fdbuild.checks.sandbox import run_tests
+from fdbuild.checks.sandbox import real_uid, run_tests
 from fdbuild.checks.sandbox_child import count_tests
 from tests.support.project import ProjectDir
 
@@ -157,8 +157,8 @@ def leftovers(before: set[int]) -> list[str]:
         try:
             cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
             state = Path(f"/proc/{entry}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
-            uid = os.stat(f"/proc/{entry}").st_uid
-        except (OSError, IndexError):
+            uid = real_uid(int(entry))
+        except (OSError, IndexError, ValueError):
             continue
         if state in (b"Z", b"X"):
             continue
