@@ -301,3 +301,14 @@ def test_the_check_records_its_layers(tmp_path: Path) -> None:
         assert {"netns", "ro_fs", "uid"} <= set(layers)
     else:
         assert "audit_hook" in layers
+
+
+def test_a_detached_grandchild_never_survives(hostile) -> None:
+    """Repeated, because the escape was a race: a grandchild caught between its fork and
+    its exec is not dumpable, so /proc showed it as root's and the uid kill missed it."""
+    (row,) = [r for r in hostile["rows"] if r["cid"] == "detached_sleep"]
+    for _ in range(15):
+        verdict = run_tests(row["code"], row["tests"], 1, timeout_s=TIMEOUT_S, memory_mb=256)
+        assert verdict.reason in EXPECTED["detached_sleep"]
+    time.sleep(0.2)
+    assert leftovers(hostile["pids"]) == []  # type: ignore[arg-type]
