@@ -31,6 +31,7 @@ svg.chart { border: 1px solid #e5e7eb; background: #fff; }
 svg .grid { stroke: #f3f4f6; } svg .tick { font-size: 11px; fill: #4b5563; }
 svg .ctitle { font-size: 13px; font-weight: 600; fill: #111827; }
 .note { color: #6b7280; } .kept { color: #15803d; } .dropped { color: #b91c1c; }
+td.kept, td.dropped { white-space: nowrap; }
 """
 
 
