@@ -6,7 +6,8 @@ files). The export's digest is the file's content digest, or for several files a
 their names and digests.
 
 Beside them, the folder's ``README.md`` dataset card (``fdbuild.exports.card``) lists
-every export of the folder; an export is current only while its card is.
+every export of the folder; a build that finds an export current still puts a lost or
+stale card right (from the manifests, without re-exporting).
 
 The manifest, ``<path>.manifest.json``, says what the export holds: format, records,
 input rows, content digest, fields, the node it came from and its rows digest, plus
@@ -141,13 +142,15 @@ def export_is_current(node: GraphNode, memo: dict) -> bool:
         or not all(p.exists() for p in files.values())
     ):
         return False
-    if not card.card_is_current(path.parent):  # the folder's README.md dataset card
-        return False
     stamp = memo.get("stamp")
-    if stamp is not None and stamp == file_stamp(node):
-        return True
-    try:
-        recorded = json.loads(manifest.read_text(encoding="utf-8")).get("digest")
-    except (OSError, ValueError):
-        return False
-    return recorded == memo["digest"] and export_digest(files) == memo["digest"]
+    if stamp is None or stamp != file_stamp(node):
+        try:
+            recorded = json.loads(manifest.read_text(encoding="utf-8")).get("digest")
+        except (OSError, ValueError):
+            return False
+        if recorded != memo["digest"] or export_digest(files) != memo["digest"]:
+            return False
+    # The folder's README.md card is shared by the folder's exports (so not in the stamp):
+    # a lost, edited or stale one is written again from the manifests, nothing re-exported.
+    card.write_card(path.parent)
+    return True

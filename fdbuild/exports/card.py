@@ -318,18 +318,6 @@ def write_card(folder: Path, warn: Any = None) -> Path | None:
     return path
 
 
-def card_is_current(folder: Path) -> bool:
-    """True when the card holds what the folder's manifests say (or is a foreign README
-    that fdbuild leaves alone)."""
-    path = folder / CARD_NAME
-    if not ours(path):
-        return True
-    try:
-        return path.read_text(encoding="utf-8") == render_card(folder)
-    except (OSError, ValueError):
-        return False
-
-
 # --------------------------------------------------------------------------- provenance
 
 
