@@ -127,3 +127,12 @@ def test_one_run_and_bad_names(chain: ProjectDir, tmp_path: Path) -> None:
     assert page.count("<svg") == int(re.search(r'data-charts="(\d+)"', page).group(1))
     err = chain.cli("report", "nosuchrun", expect=2).stderr
     assert "no run named 'nosuchrun'" in err
+
+
+def test_open_hands_the_page_to_the_browser(chain: ProjectDir, monkeypatch) -> None:
+    opened: list[str] = []
+    monkeypatch.setattr("webbrowser.open", lambda uri: opened.append(uri) or True)
+    path = Path(chain.cli("report", "@", "--open").stdout.strip())
+    assert opened == [path.resolve().as_uri()]
+    monkeypatch.setattr("webbrowser.open", lambda uri: False)
+    assert "no web browser found" in chain.cli("report", "--open").stderr
