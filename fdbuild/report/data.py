@@ -19,7 +19,7 @@ from typing import Any
 
 from fdbuild import columns as C
 from fdbuild.diff import DiffOptions, ParamChange, compare_parameters, diff_runs
-from fdbuild.errors import FdbuildError
+from fdbuild.errors import ArtifactCorrupt, FdbuildError
 from fdbuild.project import Project
 from fdbuild.records import rows_kept
 from fdbuild.runs import RunReader
@@ -87,13 +87,21 @@ class ReportData:
         return 1 + (1 if self.pass_rates else 0) + len(self.scores) + 2 * len(self.timings)
 
 
-def read_columns(store: ArtifactStore, digest: str | None, columns: Sequence[str]) -> list[dict]:
-    """Those columns (the ones present) of a verified artifact's rows; [] when missing."""
+def read_columns(
+    store: ArtifactStore, digest: str | None, columns: Sequence[str], notes: list[str] | None = None
+) -> list[dict]:
+    """Those columns (the ones present) of a verified artifact's rows; [] when missing or
+    damaged (then ``notes`` says so: the page is drawn without it, never from bad bytes)."""
     if not digest or not store.exists(digest):
         return []
     import pyarrow.parquet as pq
 
-    store.require(digest)
+    try:
+        store.require(digest)
+    except ArtifactCorrupt as exc:
+        if notes is not None:
+            notes.append(f"{exc.message}; left out of this page")
+        return []
     present = set(store.schema(digest).names)
     wanted = [c for c in dict.fromkeys(columns) if c in present]
     if not wanted:
@@ -137,14 +145,16 @@ def gather(project: Project, chain: list[dict[str, Any]], reader: RunReader) -> 
         if any(v is not None for v in values):
             pass_rates[gate] = values
     latest = chain[-1]
+    notes: list[str] = []
     data = ReportData(
         runs=runs,
         pass_rates=pass_rates,
-        scores=_scores(store, latest),
-        timings=_timings(project, store, latest),
+        scores=_scores(store, latest, notes),
+        timings=_timings(project, store, latest, notes),
         compare=dict((latest.get("reports") or {}).get("compare") or {}),
         flips=[],
         flip_runs=None,
+        notes=notes,
     )
     if any(not t.from_cache for t in data.timings):
         data.notes.append(
@@ -156,7 +166,7 @@ def gather(project: Project, chain: list[dict[str, Any]], reader: RunReader) -> 
     return data
 
 
-def _scores(store: ArtifactStore, record: Record) -> dict[str, list[float]]:
+def _scores(store: ArtifactStore, record: Record, notes: list[str]) -> dict[str, list[float]]:
     """The judge gates' ``score`` columns of the latest run, rows the gate evaluated."""
     out: dict[str, list[float]] = {}
     for name, node in (record.get("nodes") or {}).items():
@@ -165,7 +175,7 @@ def _scores(store: ArtifactStore, record: Record) -> dict[str, list[float]]:
             continue
         prefix = recipe.get("prefix") or ""
         column = f"{prefix}score"
-        rows = read_columns(store, (node.get("output") or {}).get("digest"), [column])
+        rows = read_columns(store, (node.get("output") or {}).get("digest"), [column], notes)
         values = [float(r[column]) for r in rows if isinstance(r.get(column), int | float)]
         out[f"{name}.{column}"] = values
     return out
@@ -178,7 +188,9 @@ def _teacher_label(node: Record) -> str:
     return str(teacher)
 
 
-def _timings(project: Project, store: ArtifactStore, record: Record) -> list[Timing]:
+def _timings(
+    project: Project, store: ArtifactStore, record: Record, notes: list[str]
+) -> list[Timing]:
     out = []
     cache = RowCache(project.cache_dir, readonly=True)
     try:
@@ -188,7 +200,7 @@ def _timings(project: Project, store: ArtifactStore, record: Record) -> list[Tim
             stats = node.get("stats") or {}
             timing = ((record.get("reports") or {}).get("timing") or {}).get(name) or {}
             column = C.key_col(name)
-            rows = read_columns(store, (node.get("output") or {}).get("digest"), [column])
+            rows = read_columns(store, (node.get("output") or {}).get("digest"), [column], notes)
             lat, tps = _per_call(cache, [r.get(column) for r in rows[:MAX_SAMPLES]])
             out.append(
                 Timing(
@@ -254,7 +266,7 @@ def _flips(
                 continue
             gate = ex.gate or rows.node
             if (gate, ex.row_id) not in texts:
-                texts.update(_texts(store, (a, b), gate))
+                texts.update(_texts(store, (a, b), gate, data.notes))
             data.flips.append(
                 Flip(
                     rows.node,
@@ -268,13 +280,13 @@ def _flips(
 
 
 def _texts(
-    store: ArtifactStore, records: tuple[Record, ...], gate: str
+    store: ArtifactStore, records: tuple[Record, ...], gate: str, notes: list[str]
 ) -> dict[tuple[str, str], str]:
     out: dict[tuple[str, str], str] = {}
     for record in records:
         node = (record.get("nodes") or {}).get(gate) or {}
         for row in read_columns(
-            store, (node.get("output") or {}).get("digest"), [C.ID, C.COMPLETION]
+            store, (node.get("output") or {}).get("digest"), [C.ID, C.COMPLETION], notes
         ):
             if row.get(C.COMPLETION) is not None:
                 out[(gate, str(row[C.ID]))] = str(row[C.COMPLETION])

@@ -178,7 +178,8 @@ def _figure_table(figures: Any) -> list[str]:
 def _flips(data: ReportData) -> list[str]:
     out = ["<h2>Rows whose verdict flipped</h2>"]
     if data.flip_runs is None:
-        return out + ['<p class="note">one run only: nothing to compare</p>']
+        why = "one run only: nothing to compare" if len(data.runs) < 2 else "not shown (see above)"
+        return out + [f'<p class="note">{why}</p>']
     a, b = data.flip_runs
     total = sum(data.flip_counts.values())
     out.append(

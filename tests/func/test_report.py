@@ -5,6 +5,7 @@ escaped, and how runs are named."""
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -136,3 +137,27 @@ def test_open_hands_the_page_to_the_browser(chain: ProjectDir, monkeypatch) -> N
     assert opened == [path.resolve().as_uri()]
     monkeypatch.setattr("webbrowser.open", lambda uri: False)
     assert "no web browser found" in chain.cli("report", "--open").stderr
+
+
+def test_without_the_cache_and_with_a_damaged_artifact(chain: ProjectDir, tmp_path: Path) -> None:
+    """After the row cache is gone, latency and tokens/s come from the run record's
+    p50/p95 (bar charts, said so); a damaged artifact is left out with a note, never
+    read, and the page is still written."""
+    shutil.rmtree(chain.root / ".fdbuild/cache")
+    record = chain.cli("show", "@", "--json").json()
+    judged = chain.root / ".fdbuild/objects"
+    digest = record["nodes"]["judged"]["output"]["digest"].split(":", 1)[1]
+    artifact = judged / digest[:2] / f"{digest}.parquet"
+    data = bytearray(artifact.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size: only the bytes digest can tell
+    artifact.write_bytes(bytes(data))
+    out = tmp_path / "r.html"
+    chain.cli("report", "--out", str(out))
+    page = out.read_text(encoding="utf-8")
+    assert "latency, sql (ollama student-1:latest) (run record)" in page
+    p50 = record["nodes"]["sql"]["stats"]["latency_p50_s"]
+    assert f"p50 ({p50:.3g} s)" in page
+    assert "no longer in the row cache" in page
+    assert f"artifact x3:{digest}" in page and "is damaged" in page
+    assert "judged.score (n=0)" in page
+    assert page.count("<svg") == expected_charts()
