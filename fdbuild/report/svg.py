@@ -20,6 +20,13 @@ def _n(x: float) -> str:
     return f"{x:.1f}".rstrip("0").rstrip(".")
 
 
+def _fmt(value: float, lo: float, hi: float) -> str:
+    """Enough significant digits to tell ``lo`` from ``hi`` apart (1000 vs 1000.4)."""
+    span = abs(hi - lo) or 1.0
+    digits = max(3, math.ceil(math.log10(max(abs(lo), abs(hi), span) / span)) + 2)
+    return f"{value:.{min(digits, 12)}g}"
+
+
 def _open(title: str, height: int = H) -> list[str]:
     return [
         f'<svg class="chart" role="img" xmlns="http://www.w3.org/2000/svg" '
@@ -107,13 +114,13 @@ def histogram(title: str, values: Sequence[float], unit: str = "", bins: int = 1
         out.append(
             f'<rect x="{_n(x0 + 1)}" y="{_n(y)}" width="{_n(width - 2)}" '
             f'height="{_n(H - BOTTOM - y)}" fill="{PALETTE[0]}">'
-            f"<title>{escape(f'{a:.4g}-{b:.4g}{unit}: {c}')}</title></rect>"
+            f"<title>{escape(f'{_fmt(a, lo, hi)}-{_fmt(b, lo, hi)}{unit}: {c}')}</title></rect>"
         )
     for i in (0, bins // 2, bins):
         value = lo + (hi - lo) * i / bins
         out.append(
             f'<text x="{_n(LEFT + i * width)}" y="{H - BOTTOM + 16}" text-anchor="middle" '
-            f'class="tick">{escape(f"{value:.4g}{unit}")}</text>'
+            f'class="tick">{escape(_fmt(value, lo, hi) + unit)}</text>'
         )
     out.append("</svg>")
     return "\n".join(out)
