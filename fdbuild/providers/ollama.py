@@ -6,10 +6,10 @@ official ``ollama.AsyncClient``.
 which covers the weights, the template and the Modelfile parameters: a re-pull to new
 weights or an edited Modelfile changes it, so the generation key changes. ``/api/show``
 has no digest. ``GET /api/version`` is recorded as ``server_version`` (not keyed).
-Both go through the standard library (``providers/http_json.py``), in a worker thread:
-every build asks them, a no-op build included, and importing the client library
-(``ollama``, ``httpx``, ``rich``, ``click``) and building its TLS contexts would be most
-of a no-op's time. The client is imported and built on the first generation.
+Both are plain ``GET``s on asyncio streams (``providers/http_json.py``): every build
+asks them, a no-op build included, and importing the client library (``ollama``,
+``httpx``, ``rich``, ``click``) and building its TLS contexts would be most of a no-op's
+time. The client is imported and built on the first generation.
 
 **Requests.** ``chat(..., stream=False)``. Options go as a plain dict: ``ollama.Options``
 silently drops keys it does not declare (``min_p``, ``draft_num_predict``), and what is
@@ -40,7 +40,6 @@ model listing, or an entry without a digest.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import json
 import os
@@ -138,11 +137,11 @@ class OllamaProvider(Provider):
     # -- resolve
 
     async def resolve(self) -> TeacherIdentity:
-        """``/api/tags`` then ``/api/version``, plain HTTP in a worker thread (the event
-        loop keeps serving generations in flight when a build re-checks the digest)."""
-        listing = await asyncio.to_thread(self._tags)
-        digest = self._digest(listing)
-        self._server_version = await asyncio.to_thread(self._version)
+        """``/api/tags`` then, once per provider, ``/api/version`` (recorded, not keyed: a
+        build re-checking the digest does not ask it again)."""
+        digest = self._digest(await self._tags())
+        if self._server_version is None:
+            self._server_version = await self._version()
         return TeacherIdentity(
             provider=self.name,
             model=self.model,
@@ -158,10 +157,10 @@ class OllamaProvider(Provider):
             headers["Authorization"] = f"Bearer {api_key}"
         return headers
 
-    def _tags(self) -> list[dict[str, Any]]:
-        """``GET /api/tags``: the entries of the listing (blocking)."""
+    async def _tags(self) -> list[dict[str, Any]]:
+        """``GET /api/tags``: the entries of the listing."""
         try:
-            data = get_json(
+            data = await get_json(
                 f"{self.host}/api/tags", timeout=self.timeout_s, headers=self._headers()
             )
         except Unreachable as exc:
@@ -207,10 +206,10 @@ class OllamaProvider(Provider):
             "or change the teacher's model"
         )
 
-    def _version(self) -> str | None:
-        """``GET /api/version`` (blocking). Recorded, never keyed: any failure is None."""
+    async def _version(self) -> str | None:
+        """``GET /api/version``. Recorded, never keyed: any failure is None."""
         try:
-            data = get_json(
+            data = await get_json(
                 f"{self.host}/api/version", timeout=self.timeout_s, headers=self._headers()
             )
         except (Unreachable, HttpStatus, NotJson):

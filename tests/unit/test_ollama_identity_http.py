@@ -16,6 +16,7 @@ import shlex
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,9 @@ from tests.support.fixtures import OLLAMA_DIGEST, OLLAMA_MODEL
 
 REPO = Path(__file__).resolve().parents[2]
 LISTING = {"models": [{"model": OLLAMA_MODEL, "name": OLLAMA_MODEL, "digest": OLLAMA_DIGEST}]}
-Reply = tuple[int, dict[str, str], bytes] | str  # (status, headers, body) or "close"
+# (status, headers, body), or one of the raw behaviours of ``Stub``: "close" (no status
+# line), "chunked" / "eof" (the listing, chunked / ended by closing), "hang", "garbage"
+Reply = tuple[int, dict[str, str], bytes] | str
 
 
 def json_reply(data: Any, status: int = 200) -> Reply:
@@ -43,15 +46,20 @@ class Stub:
     def __init__(self, replies: dict[str, Reply]) -> None:
         self.replies = replies
         self.requests: list[tuple[str, dict[str, str]]] = []
+        self.release = threading.Event()  # ends a "hang"
         stub = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
                 stub.requests.append((self.path, dict(self.headers)))
-                reply = stub.replies.get(self.path, json_reply({"error": "not found"}, 404))
+                path = self.path.split("://", 1)[-1].partition("/")[2]  # a proxy's absolute form
+                reply = stub.replies.get("/" + path, json_reply({"error": "not found"}, 404))
                 if reply == "close":
                     self.close_connection = True
                     return  # no status line at all
+                if isinstance(reply, str):
+                    self.raw(reply)
+                    return
                 status, headers, body = reply
                 self.send_response(status)
                 for name, value in headers.items():
@@ -59,6 +67,23 @@ class Stub:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            def raw(self, how: str) -> None:
+                self.close_connection = True
+                body = json.dumps(LISTING).encode()
+                if how == "hang":
+                    stub.release.wait(10)
+                elif how == "garbage":
+                    self.wfile.write(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
+                elif how == "eof":  # HTTP/1.0 style: no length, the body ends with the socket
+                    self.wfile.write(b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n")
+                    self.wfile.write(body)
+                elif how == "chunked":  # as Go's net/http sends a large listing
+                    self.wfile.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+                    for i in range(0, len(body), 7):
+                        part = body[i : i + 7]
+                        self.wfile.write(b"%x;ext=1\r\n%s\r\n" % (len(part), part))
+                    self.wfile.write(b"0\r\nX-Trailer: 1\r\n\r\n")
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -71,6 +96,7 @@ class Stub:
         self.thread.start()
 
     def stop(self) -> None:
+        self.release.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -88,9 +114,9 @@ def stub() -> Iterator[Any]:
         s.stop()
 
 
-def resolve(url: str, model: str = OLLAMA_MODEL) -> TeacherIdentity:
+def resolve(url: str, model: str = OLLAMA_MODEL, timeout_s: float = 10) -> TeacherIdentity:
     async def run() -> TeacherIdentity:
-        provider = OllamaProvider(model, host=url, timeout_s=10)
+        provider = OllamaProvider(model, host=url, timeout_s=timeout_s)
         try:
             return await provider.resolve()
         finally:
@@ -122,6 +148,42 @@ def test_sha256_prefix_and_case_are_dropped_and_a_missing_version_is_none(stub):
     server = stub({"/api/tags": json_reply(listing), "/api/version": "close"})
     identity = resolve(server.url)
     assert (identity.digest, identity.server_version) == ("ab" * 32, None)
+
+
+@pytest.mark.parametrize("how", ["chunked", "eof"])
+def test_chunked_and_unsized_bodies_are_read_whole(stub, how):
+    server = stub({"/api/tags": how})
+    assert resolve(server.url).digest == OLLAMA_DIGEST
+
+
+def test_a_server_that_never_answers_is_unreachable_after_the_timeout(stub):
+    server = stub({"/api/tags": "hang"})
+    t0 = time.monotonic()
+    with pytest.raises(ProviderUnavailable) as err:
+        resolve(server.url, timeout_s=0.3)
+    assert "TimeoutError" in str(err.value) and time.monotonic() - t0 < 5
+
+
+def test_a_peer_that_is_not_http_is_unreachable(stub):
+    server = stub({"/api/tags": "garbage"})
+    with pytest.raises(ProviderUnavailable) as err:
+        resolve(server.url)
+    assert "not an HTTP reply" in str(err.value)
+
+
+def test_a_proxy_from_the_environment_is_used(stub, monkeypatch):
+    """With ``http_proxy`` set the lookup goes through urllib, which honours it: the stub
+    plays the proxy and sees the absolute URL a proxy gets."""
+    proxy = stub({"/api/tags": json_reply(LISTING)})
+    monkeypatch.setenv("http_proxy", proxy.url)
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    assert resolve("http://ollama.invalid:11434").digest == OLLAMA_DIGEST
+    assert proxy.requests[0][0] == "http://ollama.invalid:11434/api/tags"
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:1")  # a proxy that is down
+    with pytest.raises(ProviderUnavailable) as err:
+        resolve("http://ollama.invalid:11434")
+    assert "ConnectionRefusedError" in str(err.value)
 
 
 def test_redirects_are_followed(stub):
@@ -198,14 +260,15 @@ def test_unreachable_names_the_embedded_teacher_with_keys_that_load():
 
 def test_resolving_imports_no_client_library(ollama_server):
     """A no-op build resolves every teacher; the client (ollama, httpx, rich, click) is
-    imported only by the first generation."""
+    imported only by the first generation, and without a proxy not even urllib is."""
     code = (
         "import asyncio, sys\n"
         "from fdbuild.providers.ollama import OllamaProvider\n"
         f"p = OllamaProvider({OLLAMA_MODEL!r}, host={ollama_server.url!r})\n"
         "print(asyncio.run(p.resolve()).digest)\n"
         "asyncio.run(p.aclose())\n"
-        "print(sorted(m for m in ('ollama', 'httpx', 'rich', 'click') if m in sys.modules))\n"
+        "heavy = ('ollama', 'httpx', 'rich', 'click', 'urllib.request', 'http.client')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
