@@ -103,3 +103,63 @@ def test_missing_schema_file_is_a_load_error(project: ProjectDir) -> None:
     assert "x.yaml:12: nodes.checked.params.schema_file: file not found: schemas/none.json" in (
         res.stderr
     )
+
+
+GENERATE = """\
+fdbuild: 1
+name: g
+teachers:
+  main: {model: MODEL}
+nodes:
+  src:
+    kind: source
+    path: ../data/s.jsonl
+    id: id
+  asked:
+    kind: generate
+    input: src
+    teacher: main
+    template: "Describe {reply} as JSON."
+    format: &city
+      type: object
+      required: [city, pop]
+      properties: {city: {type: string}, pop: {type: integer}}
+    parse: json
+  checked:
+    kind: gate
+    input: asked
+    check: json_schema
+    params: {schema: *city}       # the generate node's format:, by a YAML alias
+    keep: {valid: true}
+  out:
+    kind: export
+    input: checked
+    format: jsonl
+    columns: [_id, parsed, valid, error_path]
+    path: ../out/g.jsonl
+"""
+
+
+def test_the_generate_format_schema_validates_the_parsed_reply(
+    project: ProjectDir, make_ollama_server, monkeypatch
+) -> None:
+    from tests.support.ollama_server import DEFAULT_DIGEST, DEFAULT_MODEL, Reply
+
+    def responder(request: dict) -> Reply:
+        assert request["format"]["required"] == ["city", "pop"]  # sent as structured output
+        prompt = request["messages"][-1]["content"]
+        pop = '"many"' if "Rome" in prompt else "5"
+        return Reply('```json\n{"city": "X", "pop": ' + pop + "}\n```")
+
+    server = make_ollama_server({DEFAULT_MODEL: DEFAULT_DIGEST}, responder=responder)
+    monkeypatch.setenv("OLLAMA_HOST", server.url)
+    project.gen(
+        {
+            "data/s.jsonl": "".join(json.dumps(r) + "\n" for r in ROWS[:2]),
+            "targets/g.yaml": GENERATE.replace("MODEL", DEFAULT_MODEL),
+        }
+    )
+    project.build("targets/g.yaml")
+    rows = {r["_id"]: r for r in map(json.loads, project.read("out/g.jsonl").splitlines())}
+    assert rows["a/0"]["valid"] is True and rows["a/0"]["error_path"] is None
+    assert rows["b/0"]["valid"] is False and rows["b/0"]["error_path"] == "$.pop"
