@@ -75,7 +75,13 @@ class BuildOutcome:
 
     @property
     def exit_code(self) -> int:
-        return 3 if any(r.failed for r in self.runs) else 0
+        """3 failed rows (wins: the figures rest on an incomplete build); 6 a ``require:``
+        bar missed; else 0."""
+        from fdbuild.require import EXIT_MISSED, missed
+
+        if any(r.failed for r in self.runs):
+            return 3
+        return EXIT_MISSED if any(missed(r.record) for r in self.runs) else 0
 
 
 def build(
@@ -261,7 +267,19 @@ def _target_run(
     reports = build_reports(record, None if reused is not None else read)
     if reused is not None:
         reports["funnel"] = reused
+    compare = {
+        n: rec["stats"]["compare"] for n, rec in nodes.items() if rec["stats"].get("compare")
+    }
+    if compare:
+        reports["compare"] = compare
     record["reports"] = reports
+    if target.spec.require and not ctx.options.dry_run:
+        from fdbuild.require import evaluate
+
+        bars = evaluate(record, list(target.spec.require))
+        record["require"] = bars
+        if record["status"] == "ok" and not all(r["ok"] for r in bars):
+            record["status"] = "require_missed"
     return TargetRun(record=record, results=results)
 
 

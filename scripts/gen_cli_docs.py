@@ -51,6 +51,7 @@ EXIT_CODES = """\
 | 3 | `build` only: the build finished but some rows failed (teacher errors, timeouts, truncations, unparsable judge replies, replies that are not valid Unicode, rows of a teacher the circuit breaker took as down); they are listed in the run record (`fdbuild show @`) and retried on the next build |
 | 4 | `build` only: a write failed because of the disk (no space, quota exceeded, I/O error, read-only; SQLite's `database or disk is full`): one message naming the folder, the space needed (an estimate) and free; every result finished before it is kept, so after freeing space the same command asks only for what never finished (docs/state.md) |
 | 5 | `build` only: a teacher's identity (its digest) changed during the build; what it answered since its identity was last confirmed is deleted from the cache, the message names the teacher and both digests, and the next build runs against the new digest (docs/state.md) |
+| 6 | `build` only: the build finished, but a target's `require:` quality bar was missed; each miss is printed (`require: executed gold_match_rate 0.21 < 0.30 (missed by 0.09)`) and recorded in the run record's `require` list (docs/targets.md#require-quality-bars). Failed rows (3) take precedence: those figures rest on an incomplete build |
 | 130 | interrupted (Ctrl-C); every finished generation and evaluation is kept in the cache, no run record is written and `fdbuild.lock` is not touched |
 | 143 | terminated by SIGTERM (`kill`, `timeout`, a container stop): handled like Ctrl-C, with the same guarantees |
 

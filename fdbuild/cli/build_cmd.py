@@ -18,7 +18,8 @@ def register(sub: Any) -> None:
         "failed (recorded, retried next build); 4 a write failed (disk full, quota, I/O "
         "error): finished results are kept, free space and run again; 5 a teacher's digest "
         "changed during the build (what it answered since its last check is discarded); "
-        "130 interrupted (Ctrl-C), 143 terminated (SIGTERM), both keeping every finished "
+        "6 built, but a require: quality bar was missed (each miss is printed and recorded; "
+        "3 wins when rows also failed); 130 interrupted (Ctrl-C), 143 terminated (SIGTERM), both keeping every finished "
         "result; 1 other errors.",
     )
     p.add_argument("targets", nargs="+", metavar="TARGET", help="target YAML file(s)")
@@ -138,6 +139,45 @@ def warn_empty_exports(outcome: Any) -> None:
             print(f"fdbuild: warning: {warning}", file=sys.stderr)
 
 
+def render_compare(record: dict[str, Any]) -> list[str]:
+    """``compare cmp: 10 joined (only a 0, only b 0)`` and one line per gate and score."""
+    lines = []
+    for name, cmp in (record.get("reports", {}).get("compare") or {}).items():
+        lines.append(
+            f"  compare {name}: {cmp['joined']} joined "
+            f"(only a {cmp['only_a']}, only b {cmp['only_b']})"
+        )
+        for gate, g in cmp.get("gates", {}).items():
+            lines.append(
+                f"    gate {gate}: pass a {_num(g['pass_rate_a'])} b {_num(g['pass_rate_b'])}, "
+                f"agreement {_num(g['agreement'])}, kappa {_num(g['kappa'])} (n {g['n']})"
+            )
+        for col, sc in cmp.get("scores", {}).items():
+            lines.append(
+                f"    score {col}: MAE {_num(sc['mae'])}, RMSE {_num(sc['rmse'])}, "
+                f"Pearson {_num(sc['pearson'])}, Spearman {_num(sc['spearman'])} (n {sc['n']})"
+            )
+    return lines
+
+
+def _num(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def render_require(record: dict[str, Any]) -> list[str]:
+    """``require: executed gold_match_rate 0.21 < 0.30 (missed by 0.09)`` per miss, and
+    a count of the bars passed."""
+    from fdbuild.require import describe
+
+    results = record.get("require") or []
+    if not results:
+        return []
+    passed = [r for r in results if r["ok"]]
+    lines = [f"  require: {len(passed)}/{len(results)} bars passed"]
+    lines += ["  require: " + describe(r) for r in results if not r["ok"]]
+    return lines
+
+
 def render_summary(record: dict[str, Any]) -> str:
     from fdbuild.funnel import zero_row_warnings
 
@@ -179,6 +219,8 @@ def render_summary(record: dict[str, Any]) -> str:
         lines.append("  funnel: " + render_funnel(funnel))
     for warning in zero_row_warnings(record):
         lines.append("  warning: " + warning)
+    lines.extend(render_compare(record))
+    lines.extend(render_require(record))
     own_generate = any(n["kind"] == "generate" and "#" not in name for name, n in nodes.items())
     if not record["parent"] and own_generate:
         target_file = record["file"]

@@ -35,7 +35,7 @@ from fdbuild.keys import content_hash
 from fdbuild.spec.graph import Graph, GraphNode, NodeRef
 from fdbuild.store.rowcache import MEMO
 
-_MEMO_EXTRA = ("kept", "quality", "vote", "pairs", "manifest")
+_MEMO_EXTRA = ("kept", "quality", "vote", "pairs", "compare", "manifest")
 
 
 @dataclass
@@ -260,6 +260,10 @@ class Build:
             from fdbuild.execute.vote import vote_recipe
 
             return vote_recipe(node)
+        if kind == "compare":
+            from fdbuild.execute.compare import compare_recipe
+
+            return compare_recipe(node)
         from fdbuild.execute.pairs import pairs_recipe
 
         return pairs_recipe(node)
@@ -301,6 +305,11 @@ class Build:
 
             stats.rows_in = 0
             writer = run_vote(self, node, _input(input_digests), stats)
+        elif kind == "compare":
+            from fdbuild.execute.compare import run_compare
+
+            stats.rows_in = 0
+            writer = run_compare(self, node, input_digests, stats)
         else:
             from fdbuild.execute.pairs import run_pairs
 

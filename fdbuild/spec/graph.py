@@ -124,6 +124,9 @@ def load_graph(
         root = find_project().root
     graph.root = root.resolve()
     check_export_paths(graph, graph.root)
+    from fdbuild.require import check_requires
+
+    check_requires(graph)
     return graph
 
 
@@ -549,6 +552,87 @@ def _pairs_columns(graph: Graph, node: GraphNode, upstream: list[str]) -> list[s
     return [*PAIR_COLUMNS[:4], *conversation, *PAIR_COLUMNS[4:]]
 
 
+def judge_score_columns(graph: Graph, ref: NodeRef) -> list[str]:
+    """The score columns of the judge gates at or upstream of ``ref`` (prefix + score)."""
+    out: list[str] = []
+    stack, seen = [ref], set()
+    while stack:
+        cur = stack.pop()
+        if cur in seen or cur not in graph.nodes:
+            continue
+        seen.add(cur)
+        node = graph.nodes[cur]
+        if node.kind == "gate" and node.spec.check == "judge":
+            out.append((node.spec.prefix or "") + "score")
+        stack.extend(node.inputs)
+    return sorted(set(out))
+
+
+def compare_plan(graph: Graph, node: GraphNode) -> tuple[list[str], list[str]]:
+    """The gates and the score columns a compare node compares (given, or found on
+    both sides), checked against both sides' columns."""
+    spec: m.CompareNode = node.spec
+    a, b = (graph.nodes[r] for r in node.inputs)
+    both = [c for c in a.columns if c in b.columns]
+    if spec.gates is not None:
+        gates = list(spec.gates)
+        for gate in gates:
+            for side, label in ((a, "a"), (b, "b")):
+                if C.pass_col(gate) not in side.columns:
+                    known = [c[len("_pass_") :] for c in C.pass_columns(list(side.columns))]
+                    raise SpecError(
+                        f"{node.where('gates')}: nodes.{node.ref.node}.gates: '{gate}' is not "
+                        f"a gate upstream of side {label} '{side.ref.node}' "
+                        f"(gates: {', '.join(known) or 'none'})"
+                    )
+    else:
+        gates = [c[len("_pass_") :] for c in C.pass_columns(both)]
+    if spec.scores is not None:
+        scores = list(spec.scores)
+        for col in scores:
+            for side, label in ((a, "a"), (b, "b")):
+                if col not in side.columns:
+                    raise SpecError(
+                        f"{node.where('scores')}: nodes.{node.ref.node}.scores: column '{col}' "
+                        f"is not a column of side {label} '{side.ref.node}'"
+                    )
+    else:
+        found = set(judge_score_columns(graph, a.ref)) & set(judge_score_columns(graph, b.ref))
+        scores = sorted(c for c in found if c in both)
+    if not gates and not scores:
+        raise SpecError(
+            f"{node.where()}: compare node '{node.ref.node}' has nothing to compare: "
+            f"'{a.ref.node}' and '{b.ref.node}' share no gate and no score column"
+        )
+    key = C.ID if spec.on == "id" else C.PARENT
+    for side, label in ((a, "a"), (b, "b")):
+        if key not in side.columns:
+            raise SpecError(
+                f"{node.where('on')}: nodes.{node.ref.node}.on: {spec.on} joins on '{key}', "
+                f"which side {label} '{side.ref.node}' does not have (only rows a generate "
+                "node made have a parent)"
+            )
+    return gates, scores
+
+
+def compare_columns(gates: list[str], scores: list[str], text: bool) -> list[str]:
+    """A compare node's output: one row per joined pair."""
+    cols = [C.ID, "a_id", "b_id"]
+    for gate in gates:
+        cols += [f"a_pass_{gate}", f"b_pass_{gate}"]
+    for col in scores:
+        cols += [f"a_{col}", f"b_{col}"]
+    if text:
+        cols += [f"a_{C.COMPLETION}", f"b_{C.COMPLETION}"]
+    return cols
+
+
+def _compare_columns(graph: Graph, node: GraphNode, _: list[str]) -> list[str]:
+    gates, scores = compare_plan(graph, node)
+    a, b = (graph.nodes[r] for r in node.inputs)
+    return compare_columns(gates, scores, C.COMPLETION in a.columns and C.COMPLETION in b.columns)
+
+
 def _export_columns(graph: Graph, node: GraphNode, upstream: list[str]) -> list[str]:
     from fdbuild.exports import validate_export
 
@@ -563,5 +647,6 @@ _PROPAGATORS = {
     "select": _select_columns,
     "vote": _vote_columns,
     "pairs": _pairs_columns,
+    "compare": _compare_columns,
     "export": _export_columns,
 }

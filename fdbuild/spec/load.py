@@ -198,6 +198,7 @@ _UNION_TAGS = {
     "select",
     "vote",
     "pairs",
+    "compare",
     "export",
     "ollama",
     "llamacpp",

@@ -257,6 +257,27 @@ class PairsNode(NodeBase):
     )
 
 
+class CompareNode(NodeBase):
+    """Two nodes' rows joined by id, and how far they agree: per gate present on both
+    sides, each side's pass rate, pass agreement and Cohen's kappa; per score column
+    (a judge's ``score``), MAE, RMSE, Pearson and Spearman (fdbuild/execute/compare.py)."""
+
+    kind: Literal["compare"]
+    a: str = Field(description="One side, e.g. the teacher's gated rows.")
+    b: str = Field(description="The other side, e.g. the student's gated rows.")
+    on: Literal["id", "parent"] = Field(
+        "id",
+        description="id: join on `_id` (`<row>/<k>` after a generate node: same row, same "
+        "candidate); parent: join on `_parent` (the source row), one row per side and row.",
+    )
+    gates: list[str] | None = Field(
+        None, description="Gates compared (default: every gate upstream of both sides)."
+    )
+    scores: list[str] | None = Field(
+        None, description="Numeric columns compared (default: the judges' score columns)."
+    )
+
+
 class ExportNode(NodeBase):
     kind: Literal["export"]
     input: str
@@ -276,9 +297,37 @@ class ExportNode(NodeBase):
 
 
 Node = Annotated[
-    Union[SourceNode, GenerateNode, GateNode, SelectNode, VoteNode, PairsNode, ExportNode],
+    Union[
+        SourceNode,
+        GenerateNode,
+        GateNode,
+        SelectNode,
+        VoteNode,
+        PairsNode,
+        CompareNode,
+        ExportNode,
+    ],
     Field(discriminator="kind"),
 ]
+
+
+class Require(Strict):
+    """One quality bar: a figure of a node must reach ``min`` and/or stay under ``max``.
+
+    Figures: ``rows`` (and ``rows_in``, ``failed``, ``teacher_calls``) of any node; a
+    gate's quality report (``pass_rate``, ``gold_match_rate``, ``score_mean``, ...); a
+    compare node's ``joined``, ``only_a``, ``only_b``, ``GATE.kappa``, ``SCORE.mae`` ..."""
+
+    node: str = Field(min_length=1, description="A node of this target.")
+    figure: str = Field(min_length=1, description="e.g. rows, gold_match_rate, executed.kappa")
+    min: float | None = Field(None, description="The figure must be >= min.")
+    max: float | None = Field(None, description="The figure must be <= max.")
+
+    @model_validator(mode="after")
+    def _a_bound(self) -> Require:
+        if self.min is None and self.max is None:
+            raise ValueError("a require bar needs 'min' or 'max' (or both)")
+        return self
 
 
 class TargetFile(Strict):
@@ -287,9 +336,15 @@ class TargetFile(Strict):
     description: str | None = None
     teachers: dict[str, Teacher] = Field(default_factory=dict)
     nodes: dict[str, Node]
+    require: list[Require] = Field(
+        default_factory=list,
+        description="Quality bars checked after the build; a miss exits 6 (fdbuild/require.py).",
+    )
 
 
 def node_inputs(node: BaseModel) -> list[str]:
-    """The input references a node names (empty for sources)."""
+    """The input references a node names (empty for sources; two for a compare)."""
+    if isinstance(node, CompareNode):
+        return [node.a, node.b]
     value = getattr(node, "input", None)
     return [value] if isinstance(value, str) else []
