@@ -63,20 +63,23 @@ _NUMBER_TOKEN = re.compile(
 
 
 def _boxed_contents(text: str) -> str | None:
-    """The contents of the last ``\\boxed{...}`` whose braces balance, else None."""
-    found = None
-    for match in _BOXED.finditer(text):
-        depth, start = 1, match.end()
-        for i in range(start, len(text)):
-            char = text[i]
-            if char == "{":
-                depth += 1
-            elif char == "}":
-                depth -= 1
-                if depth == 0:
-                    found = text[start:i]
-                    break
-    return found
+    """The contents of the last ``\\boxed{...}`` whose braces balance, else None.
+    One pass pairs every brace (a stack), so a reply of a thousand unclosed boxes is
+    read in linear time."""
+    starts = [m.end() - 1 for m in _BOXED.finditer(text)]
+    if not starts:
+        return None
+    closing: dict[int, int] = {}
+    stack: list[int] = []
+    for i, char in enumerate(text):
+        if char == "{":
+            stack.append(i)
+        elif char == "}" and stack:
+            closing[stack.pop()] = i
+    for start in reversed(starts):
+        if start in closing:
+            return text[start + 1 : closing[start]]
+    return None
 
 
 def extract_answer(text: str) -> tuple[str, str] | None:
@@ -110,11 +113,12 @@ def extract_answer(text: str) -> tuple[str, str] | None:
 # --------------------------------------------------------------------------- numbers
 
 _LATEX_NOISE = re.compile(r"\\left|\\right|\\!|\\;|\\:|\\quad|\\displaystyle|\\mathrm|\\text")
-_WRAPPERS = re.compile(r"^(?:\$+|\\\(|\\\[)(.*?)(?:\$+|\\\)|\\\])$", re.S)
 _CURRENCY = re.compile(r"^(?:\\\$|\$|€|£|¥|₹|USD|EUR|GBP|Rs\.?)\s*", re.I)
+_WORD = r"[A-Za-z\u00b0\u00b5\u03bc€£¥₹][\w\u00b0/^²³.\-]*"
+# Words are separated by whitespace, so a run of letters splits one way only: no
+# backtracking blow-up on a long unit-like tail ("12 aaaa...#").
 _TRAILING_WORDS = re.compile(
-    r"(?<=[\d}%])(?![eE][-+]?\d+$)\s*(?:[A-Za-z\u00b0\u00b5\u03bc€£¥₹][\w\u00b0/^²³.\-]*\s*)+$"
-    r"|\s*[.,;:!]+$"
+    rf"(?<=[\d}}%])(?![eE][-+]?\d+$)\s*{_WORD}(?:\s+{_WORD})*\s*$|\s*[.,;:!]+$"
 )
 _GROUP_SEP = re.compile(r"(?<=\d)(?:,|\\,|\{,\}|[ \u00a0\u202f\u2009])(?=\d{3}(?!\d))")
 _FULL_INT_GROUPED = re.compile(rf"^{_INT_GROUPED}(?:\.\d+)?$")
@@ -181,11 +185,13 @@ def normalize(text: str) -> str:
     """The answer without math-mode wrappers, LaTeX spacing, ``\\text{}`` and a final
     full stop: what ``parse_number`` and the symbolic comparison read."""
     text = text.strip()
-    for _ in range(3):
-        match = _WRAPPERS.match(text)
-        if not match:
+    for _ in range(3):  # string tests, not a regex: "$$$...1" must not backtrack
+        if len(text) > 1 and text.startswith("$") and text.endswith("$"):
+            text = text.strip("$").strip()
+        elif text[:2] in ("\\(", "\\[") and text[-2:] in ("\\)", "\\]"):
+            text = text[2:-2].strip()
+        else:
             break
-        text = match.group(1).strip()
     text = re.sub(r"\\text\{([^{}]*)\}", r" \1", text)
     text = _LATEX_NOISE.sub("", text)
     text = text.replace("\\%", "%").replace("\u2212", "-").replace("\\$", "$")

@@ -213,3 +213,19 @@ def test_symbolic_without_sympy_is_a_load_error(monkeypatch) -> None:
         check(symbolic=True)
     assert err.value.param == "symbolic" and "fdbuild[math]" in str(err.value)
     assert check().compare("#### 1", "1")["correct"]  # the numeric check needs no sympy
+
+
+@pytest.mark.timeout(60)  # a hang guard: each input below once took seconds to hours
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "12 " + "a" * 10_000 + "#",  # a unit-like tail (was exponential backtracking)
+        "\\boxed{" * 3000,  # unclosed boxes (was quadratic)
+        "$" * 5000 + "1",  # math-mode wrappers (was cubic)
+        "1 1/" * 3000,
+        "the answer is " * 2000,
+    ],
+)
+def test_pathological_replies_are_read_in_linear_time(reply: str) -> None:
+    out = check().compare(reply, "1")
+    assert out["reason"] in ("wrong", "no_answer", "ok")
