@@ -41,7 +41,9 @@ def reusable_funnel(
         return None
     funnel = (previous.get("reports") or {}).get("funnel")
     before = previous.get("nodes")
-    if not isinstance(funnel, list) or not isinstance(before, dict) or set(before) != set(nodes):
+    if not funnel or not isinstance(funnel, list):  # an empty one costs nothing to recount
+        return None
+    if not isinstance(before, dict) or set(before) != set(nodes):
         return None
     for name, node in nodes.items():
         old = before[name]
