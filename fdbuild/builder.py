@@ -43,7 +43,8 @@ class TargetRun:
         return self.record["totals"]["failed"]
 
     def summary(self) -> dict[str, Any]:
-        """The ``--json`` object of SPEC 4."""
+        """The ``--json`` object of SPEC 4 (plus ``require`` for a target with bars)."""
+        bars = {"require": self.record["require"]} if "require" in self.record else {}
         return {
             "run_id": self.record["run_id"],
             "target": self.record["target"],
@@ -64,6 +65,7 @@ class TargetRun:
             },
             "teacher_calls": self.record["totals"]["teacher_calls"],
             "failed": self.record["totals"]["failed"],
+            **bars,
         }
 
 

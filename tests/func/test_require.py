@@ -83,6 +83,7 @@ def test_a_miss_finishes_records_and_exits_6(project: ProjectDir, ollama_server)
     # a no-op rebuild measures the same figures from its memo: the miss stays a miss
     again = project.build("basic.yaml", "--json", expect=6)
     assert again.json()["teacher_calls"] == 0
+    assert [r["ok"] for r in again.json()["require"]] == [False, True]
 
 
 def test_failed_rows_win_over_a_miss(project: ProjectDir, ollama_server) -> None:
