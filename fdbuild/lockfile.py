@@ -163,16 +163,29 @@ def keep_replaced(lock_path: Path, old_text: str, new: dict[str, Any]) -> list[P
 
 
 def lock_view(recipe: Mapping[str, Any]) -> dict[str, Any]:
-    """A recipe as the lock shows it: long or multi-line texts become digests."""
+    """A recipe as the lock shows it: long or multi-line texts become digests (a key
+    ``K`` becomes ``K_digest``), in mappings and in lists alike (a ``messages:``
+    conversation keeps its roles, each long content shown as ``content_digest``). A
+    bare string in a list (``decode.stop``) is shown as it is."""
     out: dict[str, Any] = {}
     for key, value in recipe.items():
-        if isinstance(value, str) and ("\n" in value or len(value) > 120):
+        if _long_text(value):
             out[f"{key}_digest"] = digest_text(value)
-        elif isinstance(value, dict):
-            out[key] = lock_view(value)
         else:
-            out[key] = value
+            out[key] = _view(value)
     return out
+
+
+def _long_text(value: Any) -> bool:
+    return isinstance(value, str) and ("\n" in value or len(value) > 120)
+
+
+def _view(value: Any) -> Any:
+    if isinstance(value, dict):
+        return lock_view(value)
+    if isinstance(value, list):  # mappings in lists too; bare strings (a stop list) stay
+        return [_view(v) for v in value]
+    return value
 
 
 def latest_runs(data: dict[str, Any]) -> dict[str, str]:
