@@ -115,7 +115,7 @@ def _problem(
         return f"is inside the project's state folder {state} (refused even with allow_outside)"
     if place == root / LOCK_NAME:
         return "is the project's fdbuild.lock (refused even with allow_outside)"
-    what = protected.get(place)
+    what = protected.get(place) or _inside_protected_folder(place, protected)
     if what is not None:
         return f"is {what}: an export never overwrites what a build reads (refused even with allow_outside)"
     if not allow_outside and not place.is_relative_to(root):
@@ -126,6 +126,15 @@ def _problem(
         )
     if place.is_dir():
         return "is a folder"
+    return None
+
+
+def _inside_protected_folder(place: Path, protected: dict[Path, str]) -> str | None:
+    """A source that is a folder (``format: hf``: a save_to_disk folder, Parquet shards)
+    is read whole: a file written inside it would change the source's digest."""
+    for folder, what in protected.items():
+        if place.is_relative_to(folder) and folder.is_dir():
+            return what.replace("the source file", "inside the source folder", 1)
     return None
 
 

@@ -109,6 +109,24 @@ def test_source_even_when_allowed(built: ProjectDir) -> None:
     assert "source file" in err and "refused even with allow_outside" in err
 
 
+def test_inside_a_folder_source(project: ProjectDir) -> None:
+    """A ``format: hf`` source is a folder read whole: nothing may be written inside it."""
+    pq = pytest.importorskip("pyarrow.parquet")
+    import pyarrow as pa
+
+    (project.root / "data/shards").mkdir(parents=True)
+    pq.write_table(pa.table({"q": ["a", "b"]}), project.root / "data/shards/train.parquet")
+    folder_target = target("../data/shards/extra.jsonl").replace(
+        "path: ../data/small.jsonl", "path: ../data/shards\n    format: hf"
+    )
+    project.gen({"targets/base.yaml": target("../out/ok.jsonl")})
+    project.gen({"data/small.jsonl": SOURCE})
+    project.build("targets/base.yaml")
+    err = refused(project, folder_target)
+    assert "inside the source folder of node 'src'" in err
+    assert not (project.root / "data/shards/extra.jsonl").exists()
+
+
 def test_the_gate_database(built: ProjectDir) -> None:
     import sqlite3
 
