@@ -176,6 +176,8 @@ def diff_node_rows(
     digest_b, via_b = node_artifact(b, node)
     label = _label(a, b, node, digest_b or digest_a)
     via = via_b or via_a
+    for digest in dict.fromkeys(d for d in (digest_a, digest_b) if d and store.exists(d)):
+        store.require(digest)  # a damaged artifact is a clear error, never wrong rows
     rows_a = _row_count(store, digest_a)
     rows_b = _row_count(store, digest_b)
     notes = [

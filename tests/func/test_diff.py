@@ -405,3 +405,21 @@ def _gated_record(store: Any, rows: dict[str, tuple[str, bool]]) -> dict[str, An
             },
         },
     }
+
+
+def test_a_damaged_artifact_is_a_clear_error_not_wrong_rows(
+    project: ProjectDir, ollama_server: FakeOllama
+) -> None:
+    url = ollama_server.url
+    project.gen({"data/questions.jsonl": questions_jsonl(4), "basic.yaml": scripted_target(url)})
+    project.build("basic.yaml")
+    project.gen({"basic.yaml": scripted_target(url, template=TEMPLATE_2)})
+    project.build("basic.yaml")
+    for artifact in (project.root / ".fdbuild" / "objects").glob("*/*.parquet"):
+        data = bytearray(artifact.read_bytes())
+        middle = len(data) // 2
+        data[middle : middle + 4] = b"\xff\x00\xff\x00"
+        artifact.write_bytes(bytes(data))
+    res = project.cli("diff", "@~1", "@", expect=1)
+    assert "is damaged" in res.stderr and "fdbuild doctor --repair" in res.stderr
+    assert "Traceback" not in res.stderr
