@@ -9,7 +9,9 @@
       StoreError                 unreadable or corrupt state under .fdbuild/
         ArtifactCorrupt          an artifact fails verification (the build quarantines and rebuilds it)
         CacheUnreadable          SQLite cannot open or read cache.db (`fdbuild doctor --repair`)
+        BadRunRecord             a run record does not parse or has the wrong shape (exit 2)
       LockfileError              fdbuild.lock cannot be read or written
+        BadLockfile              it does not parse or has the wrong shape (exit 2)
       ProviderError              a teacher could not be used at all (exit 1)
         ProviderUnavailable      server unreachable
         ModelNotFound            the model is not on the server (`ollama pull <model>`)
@@ -83,6 +85,27 @@ class CacheUnreadable(StoreError):
 
 class LockfileError(FdbuildError):
     """fdbuild.lock cannot be parsed or written."""
+
+
+class BadLockfile(LockfileError):
+    """``fdbuild.lock`` does not parse, is of another schema or has the wrong shape.
+
+    Exit 2, like a bad target file: the input is wrong and nothing was written."""
+
+    exit_code = 2
+
+
+class BadRunRecord(StoreError):
+    """A run record under ``.fdbuild/runs/`` does not parse or has the wrong shape.
+
+    ``log`` and ``diff`` skip such a record with a warning; ``show`` of it exits 2."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, path: str, detail: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.detail = detail
 
 
 class ProviderError(FdbuildError):

@@ -19,30 +19,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fdbuild.errors import LockfileError, StoreError
+from fdbuild.errors import BadLockfile, BadRunRecord
+
+__all__ = ["BadLockfile", "BadRunRecord", "ShapeError", "check_lock", "check_run"]
 
 Path_ = tuple[str | int, ...]
-
-
-class BadLockfile(LockfileError):
-    """``fdbuild.lock`` does not parse, is of another schema or has the wrong shape.
-
-    Exit 2, like a bad target file: the input is wrong and nothing was written."""
-
-    exit_code = 2
-
-
-class BadRunRecord(StoreError):
-    """A run record under ``.fdbuild/runs/`` does not parse or has the wrong shape.
-
-    ``log`` and ``diff`` skip such a record with a warning; ``show`` of it exits 2."""
-
-    exit_code = 2
-
-    def __init__(self, message: str, *, path: str, detail: str) -> None:
-        super().__init__(message)
-        self.path = path
-        self.detail = detail
 
 
 class ShapeError(Exception):
