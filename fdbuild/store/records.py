@@ -10,12 +10,14 @@ bytes (~1 microsecond, against ~10 for the SQLite lookup itself); ``has`` checks
 unpickling, ``get`` checks then unpickles.
 
 Records written before checksums existed (a plain dict, pickled by diskcache) are still
-read as they are: there is nothing to check them against. ``fdbuild doctor`` counts them
+read as they are: there is no checksum to check them against (only that their text is
+valid Unicode). ``fdbuild doctor`` counts them
 and ``doctor --repair`` rewrites them with a checksum.
 """
 
 from __future__ import annotations
 
+import json
 import pickle
 from typing import Any
 
@@ -54,13 +56,24 @@ def is_legacy(value: Any) -> bool:
 def intact(full_key: str, value: Any) -> str:
     """Empty when the stored value passes its checksum (or is a legacy dict), else why not."""
     if is_legacy(value):
-        return ""
+        return "" if _valid_unicode(value) else "holds text that is not valid Unicode"
     if not isinstance(value, bytes) or len(value) < _HEAD or not value.startswith(MAGIC):
         return f"not a fdbuild record ({type(value).__name__})"
     view = memoryview(value)
     if _sum(full_key, view[_HEAD:]) != view[len(MAGIC) : _HEAD]:
         return "checksum mismatch"
     return ""
+
+
+def _valid_unicode(record: dict[str, Any]) -> bool:
+    """A legacy record may hold a lone surrogate (older versions cached such replies;
+    new records never do, the teacher pool refuses them). One C-speed encode; such a
+    record is damaged, so ``has`` says miss and the teacher is asked again at once."""
+    try:
+        json.dumps(record, ensure_ascii=False, default=str).encode("utf-8")
+    except (UnicodeEncodeError, ValueError):
+        return False
+    return True
 
 
 def decode(full_key: str, value: Any) -> dict[str, Any]:
