@@ -8,7 +8,7 @@ Checked (docs/state.md, "fdbuild doctor"):
   rows only); sidecars whose artifact is gone;
 - the row cache: that SQLite opens it and ``PRAGMA quick_check`` passes, then every
   record's checksum and that it unpickles;
-- ``fdbuild.lock`` and every run record: that they load (``load_lock``, ``read_run``).
+- ``fdbuild.lock`` and every run record: that they load (``load_lock``, ``parse_run``; the kept copies of lock entries under ``runs/from-lock/`` too).
 
 Repairs: a damaged artifact goes to ``.fdbuild/quarantine/`` (the build rebuilds it from
 the row cache); a damaged cache record is deleted (recomputed when next needed); a cache
@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from fdbuild.errors import FdbuildError
-from fdbuild.lockfile import load_lock
+from fdbuild.lockfile import FROM_LOCK_DIR, load_lock
 from fdbuild.project import Project, StoreMutex
-from fdbuild.runs import read_run
+from fdbuild.runs import parse_run
 from fdbuild.store.objects import ArtifactStore
 from fdbuild.store.quarantine import quarantine, quarantine_dir
 from fdbuild.store.records import RecordDamaged, decode, is_legacy
@@ -286,10 +286,11 @@ def _lock(project: Project, report: DoctorReport) -> None:
 def _runs(project: Project, report: DoctorReport) -> None:
     count = 0
     if project.runs_dir.exists():
-        for path in sorted(project.runs_dir.glob("*.json")):
+        kept = project.runs_dir / FROM_LOCK_DIR  # copies of lock entries dump_lock kept
+        for path in sorted([*project.runs_dir.glob("*.json"), *kept.glob("*.json")]):
             count += 1
             try:
-                read_run(project, path.stem)
+                parse_run(project, path)
             except FdbuildError as exc:
                 finding = Finding(
                     "run", _rel(project, path), exc.message, "move it to .fdbuild/quarantine/"

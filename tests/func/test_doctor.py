@@ -114,3 +114,19 @@ def test_doctor_on_an_empty_folder(project: ProjectDir) -> None:
     res = project.cli("doctor")
     assert "everything verifies" in res.stdout
     assert json.loads(project.cli("doctor", "--json").stdout)["clean"]
+
+
+def test_doctor_checks_the_kept_copies_of_lock_entries(project: ProjectDir, ollama_server) -> None:
+    """``.fdbuild/runs/from-lock/`` holds copies of lock entries (a fresh clone's runs):
+    a garbled one is named and quarantined like any run record."""
+    built(project, ollama_server)
+    kept = project.root / ".fdbuild/runs/from-lock"
+    kept.mkdir(parents=True, exist_ok=True)
+    bad = kept / "20260101T000000Z-abcdef.json"
+    bad.write_text('{"run_id": 3', encoding="utf-8")
+    res = project.cli("doctor", "--json", expect=1)
+    assert [Path(f["path"]).name for f in res.json()["findings"]] == [bad.name]
+    assert res.json()["checked"]["runs"] == 2
+    project.cli("doctor", "--repair", expect=0)
+    assert not bad.exists()
+    assert "everything verifies" in project.cli("doctor").stdout
