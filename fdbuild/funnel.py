@@ -242,11 +242,13 @@ def zero_row_warnings(record: Record) -> list[str]:
 
 
 def artifact_reader(store: Any) -> ReadColumns:
-    """``read`` over an ArtifactStore: only the columns asked for that exist."""
+    """``read`` over an ArtifactStore: only the columns asked for that exist, from an
+    artifact that verifies (a check the build already made is not repeated: the store
+    remembers each file it verified)."""
 
     def read(digest: str | None, columns: list[str]) -> list[dict[str, Any]] | None:
-        if not digest or not store.exists(digest):
-            return None
+        if not digest or not store.exists(digest) or not store.verify(digest).ok:
+            return None  # missing or damaged: no figure rather than a wrong one
         import pyarrow.parquet as pq
 
         path = store.path(digest)

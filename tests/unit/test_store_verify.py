@@ -184,3 +184,13 @@ def test_unreadable_cache_db_is_one_clear_error(tmp_path: Path, damage: str) -> 
         [cache.get(GEN, f"x3:{i:04d}") for i in range(300)]
     assert str(db) in info.value.message
     assert "fdbuild doctor --repair" in info.value.message
+
+
+def test_the_funnel_reads_only_artifacts_that_verify(tmp_path: Path) -> None:
+    from fdbuild.funnel import artifact_reader
+
+    store, digest = write_artifact(tmp_path, rows=20)
+    rows = artifact_reader(ArtifactStore(store.directory))(digest, ["n", "missing"])
+    assert rows is not None and [r["n"] for r in rows] == list(range(20))
+    garble(store.path(digest))
+    assert artifact_reader(ArtifactStore(store.directory))(digest, ["n"]) is None
