@@ -96,7 +96,9 @@ def quickstart(project: ProjectDir, rows: int = 3) -> Path:
     lines = (REPO / "examples/wikisql_mini/train.jsonl").read_text().splitlines()[:rows]
     project.gen({"examples/wikisql_mini/small.jsonl": "\n".join(lines) + "\n"})
     text = (REPO / "targets/quickstart.yaml").read_text()
-    project.gen({"targets/quickstart.yaml": text.replace("train.jsonl", "small.jsonl")})
+    text = text.replace("train.jsonl", "small.jsonl").replace("\n    n: 4 ", "\n    n: 1 ")
+    assert "\n    n: 1 " in text  # one candidate per question keeps the real model quick
+    project.gen({"targets/quickstart.yaml": text})
     return gguf
 
 
