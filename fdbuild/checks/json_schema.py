@@ -76,7 +76,9 @@ class JsonSchemaCheck(Check[JsonSchemaParams]):
             cls.check_schema(schema)
         except jsonschema.SchemaError as exc:
             where = json_path(exc.absolute_path)
-            raise ParamError(param, f"not a valid JSON Schema: {exc.message} (at {where})") from None
+            raise ParamError(
+                param, f"not a valid JSON Schema: {exc.message} (at {where})"
+            ) from None
         self._validator = cls(schema)
 
     def reads(self) -> Sequence[str]:
