@@ -118,6 +118,7 @@ class Build:
                     raise
         finally:
             if watcher is not None:
+                self.watch.close()  # ends even if the cancellation below is lost
                 watcher.cancel()
                 await asyncio.gather(watcher, return_exceptions=True)
             await self.teachers.aclose()

@@ -67,6 +67,7 @@ class IdentityWatch:
         self._confirmed: dict[str, int] = {}  # teacher id -> seq its last check confirmed
         self._confirmed_at: dict[str, float] = {}
         self.checks = 0
+        self._closed = False
 
     # the journal --------------------------------------------------------------------
     def track(self, target: LoadedTarget, name: str) -> str:
@@ -117,13 +118,21 @@ class IdentityWatch:
         """Check every ``interval_s`` until cancelled; a change (or an error of the
         watch itself: it must not die silently) stops the build through ``stop``."""
         try:
-            while True:
+            while not self._closed:
                 await asyncio.sleep(self.interval_s)
-                await self.check()
+                if not self._closed:
+                    await self.check()
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # noqa: BLE001 - handed to the build, which raises it
             stop(exc)
+
+    def close(self) -> None:
+        """End ``loop`` at its next turn. The build closes the watch before cancelling
+        it, so a cancellation lost inside a teacher's lookup (``asyncio.wait_for``
+        before Python 3.12 loses one that lands as the reply arrives; a plugin teacher
+        may use it) cannot keep the watch, and the build waiting for it, alive."""
+        self._closed = True
 
     async def check(self) -> None:
         """Re-check every teacher in use; raises ``TeacherChanged`` on the first change."""

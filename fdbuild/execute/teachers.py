@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from fdbuild.aio import within
 from fdbuild.errors import OfflineMiss, ProviderUnavailable, TeacherCallError, TeacherChanged
 from fdbuild.execute.text_check import INVALID_TEXT, check_record, describe_invalid
 from fdbuild.keys import canonical_json
@@ -239,8 +240,9 @@ class TeacherPool:
                 self.calls += 1
                 t0 = time.perf_counter()
                 try:
-                    response = await asyncio.wait_for(
-                        teacher.provider.generate(request), timeout=teacher.spec.timeout_s
+                    # within, not asyncio.wait_for: a cancel as the reply lands is not lost
+                    response = await within(
+                        teacher.provider.generate(request), teacher.spec.timeout_s
                     )
                     teacher.outages_in_row = 0
                     seconds = time.perf_counter() - t0
@@ -313,7 +315,7 @@ class TeacherPool:
         identify = getattr(teacher.provider, "identify", None)
         fresh = identify() if callable(identify) else teacher.provider.resolve()
         timeout = min(30.0, float(teacher.spec.timeout_s or 30.0))
-        return await asyncio.wait_for(fresh, timeout=timeout)
+        return await within(fresh, timeout)  # the watch's cancellation is never lost
 
     def mark_changed(self, sid: str, error: TeacherChanged) -> None:
         self._teachers[sid].changed = error

@@ -27,6 +27,8 @@ import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
+from fdbuild.aio import within
+
 __all__ = ["HttpStatus", "NotJson", "Unreachable", "describe", "get_json"]
 
 MAX_BODY = 64 << 20  # a model listing is kilobytes; never hold more than this in memory
@@ -67,7 +69,7 @@ async def get_json(url: str, *, timeout: float, headers: Mapping[str, str] | Non
         body = await asyncio.to_thread(_urllib_get, url, timeout, sent)
     else:
         try:
-            body = await asyncio.wait_for(_follow(url, sent), timeout)
+            body = await within(_follow(url, sent), timeout)  # never loses a cancellation
         except asyncio.TimeoutError:
             raise Unreachable(TimeoutError(f"no answer within {timeout:g} s")) from None
     try:
