@@ -9,6 +9,7 @@
       StoreError                 unreadable or corrupt state under .fdbuild/
         ArtifactCorrupt          an artifact fails verification (the build quarantines and rebuilds it)
         CacheUnreadable          SQLite cannot open or read cache.db (`fdbuild doctor --repair`)
+        CacheLocked              another process holds cache.db locked (exit 1, no traceback)
         BadRunRecord             a run record does not parse or has the wrong shape (exit 2)
       LockfileError              fdbuild.lock cannot be read or written
         BadLockfile              it does not parse or has the wrong shape (exit 2)
@@ -81,6 +82,10 @@ class ArtifactCorrupt(StoreError):
 class CacheUnreadable(StoreError):
     """SQLite cannot open or read the row cache; only ``fdbuild doctor --repair`` (which
     moves it to quarantine) gets the project going again."""
+
+
+class CacheLocked(StoreError):
+    """Another process holds a write lock on cache.db for longer than SQLite waits."""
 
 
 class LockfileError(FdbuildError):

@@ -112,6 +112,10 @@ def normalize_tag(model: str) -> str:
     return model
 
 
+IDENTITY_TIMEOUT_S = 30.0
+"""Bound of one /api/tags or /api/version lookup (a no-op build waits on them)."""
+
+
 class OllamaProvider(Provider):
     """One model on one Ollama server. No caching or retries (the executor's job)."""
 
@@ -157,11 +161,16 @@ class OllamaProvider(Provider):
             headers["Authorization"] = f"Bearer {api_key}"
         return headers
 
+    def _lookup_timeout(self) -> float:
+        """The identity lookups are small: a server that does not answer them within
+        ``IDENTITY_TIMEOUT_S`` is unreachable, whatever the (long) generation timeout."""
+        return min(self.timeout_s, IDENTITY_TIMEOUT_S)
+
     async def _tags(self) -> list[dict[str, Any]]:
         """``GET /api/tags``: the entries of the listing."""
         try:
             data = await get_json(
-                f"{self.host}/api/tags", timeout=self.timeout_s, headers=self._headers()
+                f"{self.host}/api/tags", timeout=self._lookup_timeout(), headers=self._headers()
             )
         except Unreachable as exc:
             raise self._unavailable(exc.cause) from exc
@@ -210,7 +219,7 @@ class OllamaProvider(Provider):
         """``GET /api/version``. Recorded, never keyed: any failure is None."""
         try:
             data = await get_json(
-                f"{self.host}/api/version", timeout=self.timeout_s, headers=self._headers()
+                f"{self.host}/api/version", timeout=self._lookup_timeout(), headers=self._headers()
             )
         except (Unreachable, HttpStatus, NotJson):
             return None

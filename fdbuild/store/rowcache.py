@@ -25,7 +25,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from fdbuild.errors import CacheUnreadable
+from fdbuild.errors import CacheLocked, CacheUnreadable
 from fdbuild.store.records import RecordDamaged, decode, encode, intact
 
 GEN = "g:"
@@ -93,6 +93,8 @@ class RowCache:
             except sqlite3.DatabaseError as exc:
                 if is_corruption(exc):
                     raise CacheUnreadable(unreadable_message(directory, exc)) from None
+                if _is_locked(exc):
+                    raise CacheLocked(_locked_message(directory)) from None
                 raise
 
     @contextmanager
@@ -100,9 +102,13 @@ class RowCache:
         """SQLite corruption found mid-way becomes the one clear message."""
         try:
             yield
+        except _timeout_type() as exc:  # diskcache's own: it gave up waiting for the lock
+            raise CacheLocked(_locked_message(self.directory)) from exc
         except sqlite3.DatabaseError as exc:
             if is_corruption(exc):
                 raise CacheUnreadable(unreadable_message(self.directory, exc)) from None
+            if _is_locked(exc):
+                raise CacheLocked(_locked_message(self.directory)) from None
             raise
 
     def _raw(self, full_key: str) -> Any:
@@ -113,7 +119,11 @@ class RowCache:
         except sqlite3.DatabaseError as exc:
             if is_corruption(exc):
                 raise CacheUnreadable(unreadable_message(self.directory, exc)) from None
+            if _is_locked(exc):
+                raise CacheLocked(_locked_message(self.directory)) from None
             raise
+        except _timeout_type() as exc:  # a lock, not a damaged record: never dropped
+            raise CacheLocked(_locked_message(self.directory)) from exc
         except Exception as exc:
             return Unpicklable(f"does not unpickle ({type(exc).__name__})")
 
@@ -200,3 +210,22 @@ class RowCache:
     def close(self) -> None:
         if self._cache is not None:
             self._cache.close()
+
+
+def _timeout_type() -> type[Exception]:
+    import diskcache
+
+    return diskcache.Timeout
+
+
+def _is_locked(exc: sqlite3.DatabaseError) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+
+
+def _locked_message(directory: Path) -> str:
+    return (
+        f"the row cache {directory / 'cache.db'} stayed locked by another process (SQLite "
+        "waited 60 s). fdbuild builds never hold it that long (each takes the build mutex "
+        "first): look for another program with the file open (`fuser` or `lsof`), end it, "
+        "and run the same command again; nothing was lost"
+    )

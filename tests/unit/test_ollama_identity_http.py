@@ -164,6 +164,19 @@ def test_a_server_that_never_answers_is_unreachable_after_the_timeout(stub):
     assert "TimeoutError" in str(err.value) and time.monotonic() - t0 < 5
 
 
+def test_the_lookup_is_bounded_apart_from_the_long_generation_timeout(stub, monkeypatch):
+    """A teacher's timeout_s (240 s by default) bounds a generation; the identity lookup a
+    no-op waits on has its own, shorter bound."""
+    import fdbuild.providers.ollama as ollama_provider
+
+    monkeypatch.setattr(ollama_provider, "IDENTITY_TIMEOUT_S", 0.3)
+    server = stub({"/api/tags": "hang"})
+    t0 = time.monotonic()
+    with pytest.raises(ProviderUnavailable):
+        resolve(server.url, timeout_s=240)
+    assert time.monotonic() - t0 < 5
+
+
 def test_a_peer_that_is_not_http_is_unreachable(stub):
     server = stub({"/api/tags": "garbage"})
     with pytest.raises(ProviderUnavailable) as err:
