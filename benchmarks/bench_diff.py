@@ -8,7 +8,7 @@ artifacts once.
    A third build changes only ``keep`` (every verdict re-applied, many flips).
 2. The floor: ``pyarrow.parquet.read_table`` of the two artifacts the diff compares (the
    ``kept`` rows of A and of B), every column, median of ``--repeats``.
-3. The diff: ``fdbuild.diff.diff_runs`` (the library call behind ``fdbuild diff A B``:
+3. The diff: ``fdbuild.diff.runs.diff_runs`` (the library call behind ``fdbuild diff A B``:
    records, parameters, nodes, metrics, and the row diff with its 5 examples), median of
    ``--repeats``, for both pairs of runs.
 
@@ -38,7 +38,7 @@ TARGET_RATIO = 3.0
 def build_runs(project: Path, rows: int) -> list[str]:
     """Three builds in-process: base, template edit, keep change. Returns their run ids."""
     import fdbuild.execute.teachers as teachers_mod
-    from fdbuild.builder import build
+    from fdbuild.execute.build import build
     from fdbuild.execute.context import BuildOptions
 
     target = make_project(project, rows, concurrency=8)
@@ -80,7 +80,7 @@ def floor(project: Any, a: dict[str, Any], b: dict[str, Any], node: str) -> floa
 
 
 def time_diff(project: Any, run_a: str, run_b: str) -> tuple[float, Any]:
-    from fdbuild.diff import diff_runs
+    from fdbuild.diff.runs import diff_runs
 
     t0 = time.perf_counter()
     result = diff_runs(project, run_a, run_b)

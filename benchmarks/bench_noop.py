@@ -77,7 +77,7 @@ NOVERIFY = Path(__file__).resolve().parent / "_noverify.py"
 def first_build(project: Path, target: Path) -> dict[str, Any]:
     """The cold build, in-process, with the instant teacher patched in."""
     import fdbuild.execute.teachers as teachers_mod
-    from fdbuild.builder import build
+    from fdbuild.execute.build import build
     from fdbuild.execute.context import BuildOptions
 
     saved = teachers_mod.make_provider

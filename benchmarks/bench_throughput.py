@@ -3,7 +3,7 @@
 The Ollama-protocol test server runs in its own process with 100 ms +/- 50 % latency
 (uniform in [50, 150] ms, seeded per repetition). A target with ``concurrency: 8`` and
 800 source rows (``n: 1``, so 800 generations; then rules gate, select, jsonl export)
-is built cold through the library API (``fdbuild.builder.build``) with the real
+is built cold through the library API (``fdbuild.execute.build.build``) with the real
 ``OllamaProvider`` over HTTP. With 8 requests in flight and a mean latency of 0.1 s no
 client can exceed 8 / 0.1 = 80 requests/s; the target is >= 0.95 of that.
 
@@ -92,7 +92,7 @@ def raw_client(
 
 
 def one_run(rep: int, rows: int, concurrency: int, latency: float, jitter: float) -> dict[str, Any]:
-    from fdbuild.builder import build
+    from fdbuild.execute.build import build
     from fdbuild.execute.context import BuildOptions
 
     with ServerProcess(latency=latency, jitter=jitter, seed=rep) as server:
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     # its first generation (a no-op never needs it), so it is imported here too.
     import ollama  # noqa: F401
 
-    import fdbuild.builder  # noqa: F401
+    import fdbuild.execute.build  # noqa: F401
     import fdbuild.providers.ollama  # noqa: F401
 
     results = []

@@ -20,14 +20,14 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "BuildOptions": "fdbuild.execute.context",
-    "BuildOutcome": "fdbuild.builder",
+    "BuildOutcome": "fdbuild.execute.build",
     "FdbuildError": "fdbuild.errors",
     "Override": "fdbuild.spec.load",
     "SpecError": "fdbuild.errors",
-    "build": "fdbuild.builder",
+    "build": "fdbuild.execute.build",
     "canonical_json": "fdbuild.keys",
     "content_hash": "fdbuild.keys",
-    "diff_runs": "fdbuild.diff",
+    "diff_runs": "fdbuild.diff.runs",
     "load_graph": "fdbuild.spec.graph",
 }
 

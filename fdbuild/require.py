@@ -12,7 +12,7 @@ numbers): every node's ``rows`` (output rows), ``rows_in``, ``failed`` and
 ``teacher_calls``; a gate's quality report (``pass_rate``, ``kept``, ``evaluated``,
 ``<bool output>_rate``, ``<number output>_mean/_p50/_p10``); a vote's and a pairs
 node's counts; a compare node's ``joined``, ``only_a``, ... and ``GATE.<figure>`` /
-``SCORE.<figure>`` (fdbuild/execute/compare.py). Which figures a node has is known from
+``SCORE.<figure>`` (fdbuild/nodes/compare.py). Which figures a node has is known from
 the graph, so an unknown node or figure fails at load (exit 2, naming the line and
 the figures there are). A figure that is undefined in this run (``None``: no rows, zero
 variance) misses its bar: a bar nobody measured is not met.
@@ -77,7 +77,7 @@ def known_figures(node: GraphNode) -> list[str]:
         for col in node.columns:
             if col.startswith("a_pass_"):
                 names += [f"{col[len('a_pass_') :]}.{f}" for f in COMPARE_GATE]
-        from fdbuild.execute.compare import _plan
+        from fdbuild.nodes.compare import _plan
 
         for score in _plan(node)[1]:
             names += [f"{score}.{f}" for f in COMPARE_SCORE]

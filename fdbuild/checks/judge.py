@@ -62,13 +62,13 @@ class JudgeCheck(Check[JudgeParams]):
         return list(dict.fromkeys(self.template.columns + self.system_tpl.columns))
 
     def request_for(self, row: Mapping[str, Any]) -> TeacherRequest:
-        from fdbuild.execute.generate import make_request, messages_for
+        from fdbuild.nodes.generate import make_request, messages_for
 
         messages = messages_for(self.system_tpl.render(row), self.template.render(row))
         return make_request(messages, dict(self.params.decode), 0, None, None)
 
     def generation_key(self, identity: dict[str, Any], request: TeacherRequest) -> str:
-        from fdbuild.execute.generate import generation_key
+        from fdbuild.nodes.generate import generation_key
 
         return generation_key(identity, request, 0)
 

@@ -54,8 +54,8 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fdbuild.builder import build
     from fdbuild.cli.console import ConsoleReporter
+    from fdbuild.execute.build import build
     from fdbuild.execute.context import BuildOptions
     from fdbuild.spec.load import Override
 

@@ -98,7 +98,7 @@ def _names(project: Any, reader: Any, run_a: str | None, run_b: str | None) -> t
 
 def run(args: argparse.Namespace) -> int:
     from fdbuild.cli.runs_cmd import warn
-    from fdbuild.diff import DiffOptions, diff_runs
+    from fdbuild.diff.runs import DiffOptions, diff_runs
     from fdbuild.errors import SpecError
     from fdbuild.project import find_project
     from fdbuild.render.diff import diff_to_dict, render_markdown, render_text

@@ -1,346 +1,370 @@
-"""Walk the graph in dependency order and build each node, reusing what did not change.
+"""The library entry point of ``fdbuild build``: load, lock the project, execute, record.
 
-Per node: compute its recipe (everything that determines its output), then
-``memo key = hash(recipe, input digests)``. A memo hit whose artifact exists is reused
-without touching a single row (node-level memo); otherwise the node's module runs,
-looking up each row in the row cache. A node whose output digest is unchanged leaves
-everything downstream a memo hit (early cutoff). Only nodes without failures are
-memoised, so failed rows are retried next build.
+Writes, in order and only after the graph ran: one immutable run record per target
+named on the command line, then ``fdbuild.lock`` (if it changed). A dry run writes
+nothing at all; an interrupted build writes no record (every finished generation is
+already in the row cache).
 """
 
 from __future__ import annotations
 
-import asyncio
+import statistics
+import sys
 import time
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from fdbuild.checks.judge import JudgeCheck
-from fdbuild.errors import ArtifactCorrupt
-from fdbuild.events import Progress
-from fdbuild.execute import export as export_mod
-from fdbuild.execute import source as source_mod
-from fdbuild.execute.context import BuildContext, Failure, NodeResult, NodeStats
-from fdbuild.execute.explain import explain
-from fdbuild.execute.gate import gate_recipe, run_gate
-from fdbuild.execute.generate import generate_recipe, run_generate
-from fdbuild.execute.identity import IdentityWatch
-from fdbuild.execute.io import Outputs
-from fdbuild.execute.select import run_select, select_recipe
-from fdbuild.execute.signals import sigterm_cancels
+from fdbuild import __version__
+from fdbuild.errors import FdbuildError
+from fdbuild.events import NullReporter, Reporter
+from fdbuild.execute.context import BuildContext, BuildOptions, NodeResult
+from fdbuild.execute.engine import GraphRun, execute_graph
 from fdbuild.execute.teachers import TeacherPool
 from fdbuild.execute.write_errors import writing
-from fdbuild.keys import content_hash
-from fdbuild.spec.graph import Graph, GraphNode, NodeRef
-from fdbuild.store.rowcache import MEMO
-
-_MEMO_EXTRA = ("kept", "quality", "vote", "pairs", "compare", "manifest")
+from fdbuild.lockfile import dump_lock, load_lock, lock_view
+from fdbuild.project import Project, StoreMutex, find_project
+from fdbuild.runs import list_runs, new_run_id, read_run, resolve_run, write_run
+from fdbuild.spec.graph import Graph, NodeRef, load_graph
+from fdbuild.spec.load import Override
+from fdbuild.spec.model import ExportNode
 
 
 @dataclass
-class GraphRun:
-    """The outcome of executing a graph (before run records are written)."""
+class TargetRun:
+    """One target's outcome: its run record (also written to disk unless dry run)."""
 
-    results: dict[NodeRef, NodeResult] = field(default_factory=dict)
-    identities: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
-    interrupted: bool = False
+    record: dict[str, Any]
+    results: dict[str, NodeResult] = field(default_factory=dict)
 
+    @property
+    def failed(self) -> int:
+        return self.record["totals"]["failed"]
 
-class Build:
-    def __init__(
-        self,
-        graph: Graph,
-        ctx: BuildContext,
-        previous: dict[NodeRef, dict[str, Any]],
-        recorded_teachers: dict[str, dict[str, Any]],
-    ) -> None:
-        self.graph = graph
-        self.ctx = ctx
-        self.options = ctx.options
-        self.cache = ctx.cache
-        self.reporter = ctx.reporter
-        self.previous = previous
-        self.outputs = Outputs(
-            ctx.artifacts, dry_run=ctx.options.dry_run, warn=ctx.reporter.message
-        )
-        self.cache.warn = ctx.reporter.message  # damaged cache records are named, then recomputed
-        self.teachers = TeacherPool(
-            offline=ctx.options.offline,
-            recorded=recorded_teachers,
-            dry_run=ctx.options.dry_run,
-            note=ctx.reporter.message,
-            retry_base_s=ctx.options.retry_base_s,
-            retry_cap_s=ctx.options.retry_cap_s,
-        )
-        self.watch = IdentityWatch(
-            self.teachers,
-            self.cache,
-            interval_s=ctx.options.identity_check_s,
-            enabled=not (ctx.options.dry_run or ctx.options.offline),
-        )
-        self.stop_error: BaseException | None = None
-        self._task: asyncio.Task[Any] | None = None
-        self.run = GraphRun()
-        self._progress: dict[NodeRef, Progress] = {}
-        self._last_report = 0.0
-
-    # progress ---------------------------------------------------------------------
-    def progress_for(self, node: GraphNode) -> Progress:
-        p = self._progress.get(node.ref)
-        if p is None:
-            p = self._progress[node.ref] = Progress(node=str(node.ref), started=time.perf_counter())
-        return p
-
-    def report(self, progress: Progress) -> None:
-        now = time.perf_counter()
-        if now - self._last_report >= 0.2:
-            self._last_report = now
-            self.reporter.progress(progress)
-
-    # the walk ---------------------------------------------------------------------
-    async def execute(self) -> GraphRun:
-        """Run every node, then confirm the teachers' identities once more.
-
-        ``stop(error)`` (SIGTERM, a teacher that changed) cancels this task at its next
-        ``await``; the cancellation reaches every worker, and ``error`` is raised here."""
-        self._task = asyncio.current_task()
-        watcher = asyncio.create_task(self.watch.loop(self.stop)) if self.watch.enabled else None
-        try:
-            with sigterm_cancels(self.stop):
-                try:
-                    for ref in self.graph.order:
-                        await self.run_node(self.graph.nodes[ref])
-                    await self.watch.check()
-                except asyncio.CancelledError:
-                    if self.stop_error is not None:
-                        raise self.stop_error from None
-                    raise
-        finally:
-            if watcher is not None:
-                self.watch.close()  # ends even if the cancellation below is lost
-                watcher.cancel()
-                await asyncio.gather(watcher, return_exceptions=True)
-            await self.teachers.aclose()
-        return self.run
-
-    def stop(self, error: BaseException) -> None:
-        """End the build with ``error`` (the first one wins)."""
-        if self.stop_error is None:
-            self.stop_error = error
-            if self._task is not None and not self._task.done():
-                self._task.cancel()
-
-    async def run_node(self, node: GraphNode) -> None:
-        inputs = [self.run.results[r] for r in node.inputs]
-        stats = NodeStats()
-        t0 = time.perf_counter()
-        if any(r.pending for r in inputs):
-            self.run.results[node.ref] = NodeResult(
-                None,
-                0,
-                {},
-                "",
-                [],
-                stats,
-                pending=True,
-                reasons=["waits for upstream rows to be generated"],
-            )
-            return
-        recipe = await self.recipe(node)
-        input_digests = [r.digest for r in inputs]
-        key = content_hash({"node": recipe, "inputs": input_digests})
-        reasons = explain(self.previous.get(node.ref), recipe, input_digests)
-        stats.rows_in = sum(r.rows for r in inputs)
-        memo = self.cache.get(MEMO, key)
-        if memo is not None and self._memo_valid(node, memo):
-            stats.memo_hit = True
-            stats.cached = memo.get("units", memo["rows"])
-            stats.rows_out = memo["rows"]
-            stats.extra.update(memo.get("extra", {}))
-            self.reporter.node_reused(str(node.ref), memo["rows"])
-            result = NodeResult(
-                memo["digest"], memo["rows"], recipe, key, input_digests, stats, reasons=reasons
-            )
-        else:
-            self.reporter.node_started(str(node.ref), node.kind, "; ".join(reasons))
-            with writing(*self._write_target(node, input_digests)):
-                result = await self._compute(node, recipe, key, input_digests, stats)
-            result.reasons = reasons
-            if (
-                not self.options.dry_run
-                and not result.failures
-                and result.digest
-                and not result.pending
-            ):
-                memo = {
-                    "digest": result.digest,
-                    "rows": result.rows,
-                    "units": stats.cached + stats.computed,
-                    "extra": {k: v for k, v in stats.extra.items() if k in _MEMO_EXTRA},
+    def summary(self) -> dict[str, Any]:
+        """The ``--json`` object of SPEC 4 (plus ``require`` for a target with bars)."""
+        bars = {"require": self.record["require"]} if "require" in self.record else {}
+        return {
+            "run_id": self.record["run_id"],
+            "target": self.record["target"],
+            "nodes": {
+                name: {
+                    k: n["stats"][k]
+                    for k in (
+                        "rows_in",
+                        "rows_out",
+                        "cached",
+                        "computed",
+                        "failed",
+                        "teacher_calls",
+                        "wall_s",
+                    )
                 }
-                if node.kind == "export":
-                    memo["stamp"] = export_mod.file_stamp(node)
-                self.watch.put(None, MEMO, result.key, memo)  # result.key: see _intact_inputs
-        stats.rows_out = result.rows
-        stats.wall_s = time.perf_counter() - t0
-        self.run.results[node.ref] = result
-        if not stats.memo_hit:
-            self.reporter.node_finished(str(node.ref), stats.summary())
+                for name, n in self.record["nodes"].items()
+            },
+            "teacher_calls": self.record["totals"]["teacher_calls"],
+            "failed": self.record["totals"]["failed"],
+            **bars,
+        }
 
-    def _write_target(self, node: GraphNode, input_digests: list[str | None]) -> tuple[Path, Any]:
-        """Where a node writes (for a disk-full message) and an estimate of what it needs:
-        about the size of its inputs (an output holds their rows, and more columns)."""
-        if node.kind == "export":
-            return node.target.resolve_path(node.spec.path).parent, None
 
-        def inputs_size() -> int | None:
-            paths = [self.ctx.artifacts.path(d) for d in input_digests if d]
-            return sum(p.stat().st_size for p in paths if p.exists()) or None
+@dataclass
+class BuildOutcome:
+    runs: list[TargetRun]
+    graph: Graph
+    dry_run: bool
 
-        return self.ctx.artifacts.directory, inputs_size
+    @property
+    def exit_code(self) -> int:
+        """3 failed rows (wins: the figures rest on an incomplete build); 6 a ``require:``
+        bar missed; else 0."""
+        from fdbuild.require import EXIT_MISSED, missed
 
-    def _memo_valid(self, node: GraphNode, memo: dict[str, Any]) -> bool:
-        if node.kind == "export":
-            return self.options.dry_run or export_mod.export_is_current(node, memo)
-        return self.outputs.available(memo["digest"], node=str(node.ref))
+        if any(r.failed for r in self.runs):
+            return 3
+        return EXIT_MISSED if any(missed(r.record) for r in self.runs) else 0
 
-    async def _intact_inputs(
-        self, node: GraphNode, recipe: dict[str, Any], key: str, input_digests: list[str | None]
-    ) -> tuple[str, list[str | None]]:
-        """Verify every input's bytes before this node reads its rows. A damaged one is
-        quarantined (by ``Outputs.verify``) and the node that made it is built again (from
-        the row cache: no teacher call when every row is cached). Returns this node's key
-        and input digests, recomputed in the rare case a rebuilt input came out different
-        (rows lost from the cache and answered differently)."""
-        changed = False
-        for i, ref in enumerate(node.inputs):
-            digest = input_digests[i]
-            if digest is None or self.outputs.verify(digest, node=str(ref)):
+
+def build(
+    targets: Sequence[Path],
+    *,
+    options: BuildOptions | None = None,
+    overrides: Sequence[Override] = (),
+    root: Path | None = None,
+    reporter: Reporter | None = None,
+) -> BuildOutcome:
+    options = options or BuildOptions()
+    project = find_project(root=root)
+    graph = load_graph(targets, overrides, root=project.root)
+    reporter = reporter or NullReporter()
+    if options.dry_run:
+        return _build_locked(graph, project, options, overrides, reporter)
+    # A write error the steps below do not name more precisely (the mutex file, say)
+    # still ends the build with one message naming the folder, not a traceback.
+    with (
+        writing(project.state_dir),
+        StoreMutex(
+            project,
+            on_wait=lambda who: reporter.message(
+                f"another fdbuild build is running ({who}); waiting for it to finish..."
+            ),
+        ),
+    ):
+        return _build_locked(graph, project, options, overrides, reporter)
+
+
+def _build_locked(
+    graph: Graph,
+    project: Project,
+    options: BuildOptions,
+    overrides: Sequence[Override],
+    reporter: Reporter,
+) -> BuildOutcome:
+    lock = load_lock(project.lock_path)
+    if options.parent is not None:  # a bad name must fail before any work, not after
+        parent = resolve_run(
+            project, options.parent, {t: e["run"] for t, e in lock["targets"].items()}
+        )
+        options = replace(options, parent=parent)
+    with writing(project.cache_dir):
+        ctx = BuildContext(project=project, options=options, reporter=reporter)
+    started = time.time()
+    try:
+        recorded = _recorded_teachers(lock, project, from_runs=options.offline or options.dry_run)
+        run = execute_graph(graph, ctx, _previous_nodes(lock), recorded)
+    finally:
+        ctx.close()
+    finished = time.time()
+    runs = [
+        _target_run(graph, ctx, lock, name, run, overrides, started, finished)
+        for name in graph.roots
+    ]
+    if not options.dry_run:
+        for target_run in runs:
+            with writing(project.runs_dir):
+                write_run(project, target_run.record)
+            with writing(project.root):
+                _write_export_reports(graph, target_run.record)
+            _update_lock(lock, graph, target_run)
+        with writing(project.root):
+            dump_lock(project.lock_path, lock)
+    return BuildOutcome(runs=runs, graph=graph, dry_run=options.dry_run)
+
+
+def _previous_nodes(lock: dict[str, Any]) -> dict[NodeRef, dict[str, Any]]:
+    """Recorded node entries by node, the node's own target's entry winning."""
+    out: dict[NodeRef, dict[str, Any]] = {}
+    own: set[NodeRef] = set()
+    for target, entry in lock.get("targets", {}).items():
+        for name, node in (entry.get("nodes") or {}).items():
+            other, sep, node_name = name.partition("#")
+            ref = NodeRef(other, node_name) if sep else NodeRef(target, name)
+            if ref in own:
                 continue
-            await self.run_node(self.graph.nodes[ref])
-            healed = self.run.results[ref].digest
-            if healed is not None and not self.outputs.verify(healed, node=str(ref)):
-                raise ArtifactCorrupt(
-                    f"artifact {healed} of node '{ref}' is damaged right after being "
-                    "rebuilt; check the disk under .fdbuild/objects/",
-                    digest=healed,
-                    reason="damaged after rebuild",
-                )
-            if healed != digest:
-                input_digests = [*input_digests[:i], healed, *input_digests[i + 1 :]]
-                changed = True
-        if changed:
-            key = content_hash({"node": recipe, "inputs": input_digests})
-        return key, input_digests
-
-    async def recipe(self, node: GraphNode) -> dict[str, Any]:
-        kind = node.kind
-        if kind == "source":
-            return source_mod.source_recipe(self.ctx, node)
-        if kind == "generate":
-            identity = await self.teachers.identity(node.target, node.spec.teacher)
-            self.watch.track(node.target, node.spec.teacher)
-            self.run.identities[(node.target.name, node.spec.teacher)] = identity.record()
-            return generate_recipe(node, identity)
-        if kind == "gate":
-            judge = None
-            if getattr(node.check, "needs_teacher", False):
-                assert isinstance(node.check, JudgeCheck)  # the one check that needs_teacher
-                teacher = node.check.params.teacher
-                identity = await self.teachers.identity(node.target, teacher)
-                self.watch.track(node.target, teacher)
-                self.run.identities[(node.target.name, teacher)] = identity.record()
-                judge = identity.key_parts()
-            return gate_recipe(node, judge)
-        if kind == "select":
-            return select_recipe(node)
-        if kind == "export":
-            return export_mod.export_recipe(self, node)
-        if kind == "vote":
-            from fdbuild.execute.vote import vote_recipe
-
-            return vote_recipe(node)
-        if kind == "compare":
-            from fdbuild.execute.compare import compare_recipe
-
-            return compare_recipe(node)
-        from fdbuild.execute.pairs import pairs_recipe
-
-        return pairs_recipe(node)
-
-    async def _compute(
-        self,
-        node: GraphNode,
-        recipe: dict[str, Any],
-        key: str,
-        input_digests: list[str | None],
-        stats: NodeStats,
-    ) -> NodeResult:
-        kind = node.kind
-        failures: list[Failure] = []
-        if node.inputs and not (kind == "export" and self.options.dry_run):
-            key, input_digests = await self._intact_inputs(node, recipe, key, input_digests)
-        if kind == "export":
-            if self.options.dry_run:  # would write every input row
-                return NodeResult(None, stats.rows_in, recipe, key, input_digests, stats)
-            digest, rows = export_mod.run_export(self, node, _input(input_digests))
-            stats.computed = rows
-            return NodeResult(digest, rows, recipe, key, input_digests, stats)
-        if kind == "source":
-            table = source_mod.read_table(node, recipe)
-            writer = self.outputs.writer(source_mod.table_schema(table))
-            stats.rows_in = source_mod.write_rows(node, table, writer)
-            stats.computed = stats.rows_in
-        elif kind == "generate":
-            stats.rows_in = 0
-            writer, failures = await run_generate(self, node, recipe, _input(input_digests), stats)
-        elif kind == "gate":
-            stats.rows_in = 0
-            writer, failures = await run_gate(self, node, recipe, _input(input_digests), stats)
-        elif kind == "select":
-            stats.rows_in = 0
-            writer = run_select(self, node, _input(input_digests), stats)
-        elif kind == "vote":
-            from fdbuild.execute.vote import run_vote
-
-            stats.rows_in = 0
-            writer = run_vote(self, node, _input(input_digests), stats)
-        elif kind == "compare":
-            from fdbuild.execute.compare import run_compare
-
-            stats.rows_in = 0
-            writer = run_compare(self, node, input_digests, stats)
-        else:
-            from fdbuild.execute.pairs import run_pairs
-
-            stats.rows_in = 0
-            writer = run_pairs(self, node, _input(input_digests), stats)
-        if writer is None:
-            return NodeResult(None, 0, recipe, key, input_digests, stats, failures, pending=True)
-        digest, rows = writer.finish()
-        self.outputs.keep(writer, digest)
-        return NodeResult(digest, rows, recipe, key, input_digests, stats, failures)
+            out[ref] = node
+            if not sep:
+                own.add(ref)
+    return out
 
 
-def _input(input_digests: list[str | None]) -> str:
-    """The digest of a node's one input. Only a dry-run export has none (it writes nothing),
-    and a node reading one cannot run on it."""
-    digest = input_digests[0]
-    assert digest is not None, "dry run: the input is an export, which has no output digest"
-    return digest
+def _recorded_teachers(
+    lock: dict[str, Any], project: Project, *, from_runs: bool
+) -> dict[str, dict[str, Any]]:
+    """Teacher identities known without asking a server: what the lock records (each
+    target's latest run) and, for ``--offline`` and ``--dry-run`` only, what every run
+    record holds, so an older born-again iteration whose teacher is no longer the
+    latest one still rebuilds offline. The lock wins over older records."""
+    out: dict[str, dict[str, Any]] = {}
+    if from_runs:
+        for record in _readable_runs(project):
+            for teacher in (record.get("teachers") or {}).values():
+                if isinstance(teacher, dict) and teacher.get("key") and teacher.get("digest"):
+                    out[teacher["key"]] = teacher
+    for entry in lock.get("targets", {}).values():
+        for teacher in (entry.get("teachers") or {}).values():
+            if teacher.get("key"):
+                out[teacher["key"]] = teacher
+    return out
 
 
-def execute_graph(
+def _readable_runs(project: Project) -> list[dict[str, Any]]:
+    """Every run record that reads, oldest first (an unreadable one is skipped: the
+    lock, ``log`` and ``doctor`` report those)."""
+    out = []
+    for run_id in list_runs(project):
+        try:
+            out.append(read_run(project, run_id))
+        except FdbuildError:
+            continue
+    return out
+
+
+def _node_name(root: str, ref: NodeRef) -> str:
+    return ref.node if ref.target == root else str(ref)
+
+
+def _target_run(
     graph: Graph,
     ctx: BuildContext,
-    previous: dict[NodeRef, dict[str, Any]],
-    recorded_teachers: dict[str, dict[str, Any]],
-) -> GraphRun:
-    build = Build(graph, ctx, previous, recorded_teachers)
-    try:
-        return asyncio.run(build.execute())
-    except asyncio.CancelledError:  # a stop that came while the build was closing down
-        if build.stop_error is not None:
-            raise build.stop_error from None
-        raise
+    lock: dict[str, Any],
+    name: str,
+    run: GraphRun,
+    overrides: Sequence[Override],
+    started: float,
+    finished: float,
+) -> TargetRun:
+    target = graph.targets[name]
+    refs = [
+        r
+        for r in graph.order
+        if r in run.results and (r.target == name or _upstream_of(graph, name, r))
+    ]
+    results = {_node_name(name, r): run.results[r] for r in refs}
+    failures = [f.to_dict() for r in refs for f in run.results[r].failures]
+    nodes = {
+        n: _node_record(graph.nodes[r], run.results[r]) for n, r in zip(results, refs, strict=True)
+    }
+    teachers = {}
+    used = {r.target for r in refs}
+    for (tname, teacher), identity in run.identities.items():
+        if tname in used:  # upstream targets' teachers too: --offline needs their digests
+            spec = graph.targets[tname].spec.teachers[teacher]
+            label = teacher if tname == name else f"{tname}#{teacher}"
+            teachers[label] = {**identity, "key": TeacherPool.offline_key(spec)}
+    previous = lock.get("targets", {}).get(name, {}).get("run")
+    parent = ctx.options.parent
+    record = {
+        "schema": 1,
+        "run_id": new_run_id(started),
+        "parent": parent if parent is not None else previous,
+        "target": name,
+        "file": ctx.project.relative(target.path),
+        "status": "failed_rows" if failures else "ok",
+        "started_at": _iso(started),
+        "finished_at": _iso(finished),
+        "wall_s": round(finished - started, 3),
+        "fdbuild_version": __version__,
+        "python": sys.version.split()[0],
+        "argv": list(ctx.options.argv),
+        "overrides": [o.text for o in overrides],
+        "offline": ctx.options.offline,
+        "teachers": teachers,
+        "nodes": nodes,
+        "node_order": list(nodes),  # build order; the JSON file sorts "nodes" by name
+        "failures": failures,
+        "totals": {
+            "teacher_calls": sum(n["stats"]["teacher_calls"] for n in nodes.values()),
+            "failed": len(failures),
+        },
+    }
+    from fdbuild.funnel import artifact_reader
+    from fdbuild.funnel_reuse import reusable_funnel
+    from fdbuild.reports import build_reports
+
+    # a dry run has no rows to count: no funnel
+    read = None if ctx.options.dry_run else artifact_reader(ctx.artifacts)
+    # a no-op's funnel is the previous run's (recounting it reads every chain artifact)
+    reused = None if read is None else reusable_funnel(ctx.project, previous, nodes)
+    reports = build_reports(record, None if reused is not None else read)
+    if reused is not None:
+        reports["funnel"] = reused
+    compare = {
+        n: rec["stats"]["compare"] for n, rec in nodes.items() if rec["stats"].get("compare")
+    }
+    if compare:
+        reports["compare"] = compare
+    record["reports"] = reports
+    if target.spec.require and not ctx.options.dry_run:
+        from fdbuild.require import evaluate
+
+        bars = evaluate(record, list(target.spec.require))
+        record["require"] = bars
+        if record["status"] == "ok" and not all(r["ok"] for r in bars):
+            record["status"] = "require_missed"
+    return TargetRun(record=record, results=results)
+
+
+def _upstream_of(graph: Graph, root: str, ref: NodeRef) -> bool:
+    stack = [r for r in graph.order if r.target == root]
+    seen: set[NodeRef] = set()
+    while stack:
+        cur = stack.pop()
+        if cur == ref:
+            return True
+        if cur in seen:
+            continue
+        seen.add(cur)
+        stack.extend(graph.nodes[cur].inputs)
+    return False
+
+
+def _node_record(node: Any, result: NodeResult) -> dict[str, Any]:
+    stats = result.stats
+    lat = sorted(stats.latencies_s)
+    return {
+        "kind": node.kind,
+        "recipe": result.recipe,
+        "key": result.key,
+        "input_digests": result.inputs,
+        "output": {"digest": result.digest, "rows": result.rows},
+        "pending": result.pending,
+        "reasons": result.reasons,
+        "stats": {
+            **stats.summary(),
+            "memo_hit": stats.memo_hit,
+            "prompt_tokens": stats.prompt_tokens,
+            "completion_tokens": stats.completion_tokens,
+            "latency_p50_s": round(statistics.median(lat), 4) if lat else None,
+            "latency_p95_s": round(lat[min(len(lat) - 1, int(0.95 * len(lat)))], 4)
+            if lat
+            else None,
+            **{k: v for k, v in stats.extra.items()},
+        },
+    }
+
+
+def _update_lock(lock: dict[str, Any], graph: Graph, target_run: TargetRun) -> None:
+    record = target_run.record
+    nodes = {}
+    for name, node in record["nodes"].items():
+        nodes[name] = {
+            "kind": node["kind"],
+            "recipe": lock_view(node["recipe"]),
+            "input_digests": node["input_digests"],
+            "output": node["output"],
+        }
+    lock["targets"][record["target"]] = {
+        "file": record["file"],
+        "run": record["run_id"],
+        "parent": record["parent"],
+        "overrides": record["overrides"],
+        "teachers": record["teachers"],
+        "nodes": nodes,
+    }
+
+
+def _write_export_reports(graph: Graph, record: dict[str, Any]) -> None:
+    """The run's quality and timing reports as JSON beside each export, for other tools.
+
+    Beside, not inside: the export itself stays byte-identical across no-op rebuilds."""
+    import json
+
+    from fdbuild.store.atomic import atomic_write_text
+
+    target = graph.targets[record["target"]]
+    for name, node in record["nodes"].items():
+        if node["kind"] != "export" or "#" in name:
+            continue
+        spec = target.spec.nodes[name]
+        assert isinstance(spec, ExportNode)  # the run recorded it as an export
+        path = target.resolve_path(spec.path)
+        report = {"run_id": record["run_id"], "target": record["target"], **record["reports"]}
+        atomic_write_text(
+            path.with_name(path.name + ".report.json"),
+            json.dumps(report, indent=2, sort_keys=True) + "\n",
+        )
+
+
+def _iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))

@@ -10,8 +10,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from fdbuild.diff import Diff, Metric, NodeChange, ParamChange
-from fdbuild.diffrows import NodeRows, RowExample
+from fdbuild.diff.rows import NodeRows, RowExample
+from fdbuild.diff.runs import Diff, Metric, NodeChange, ParamChange
 
 _CELL = 38  # text-mode width of a before/after cell
 

@@ -1,7 +1,7 @@
 """Render ``fdbuild log`` and ``fdbuild show`` from run records; pure functions.
 
 Run records store nodes sorted by name; both views show them in data-flow order
-(``fdbuild.diff.node_order``), the order the build ran them.
+(``fdbuild.diff.runs.node_order``), the order the build ran them.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fdbuild import columns as C
-from fdbuild.diff import DiffOptions, ParamChange, compare_parameters, diff_runs
+from fdbuild.diff.runs import DiffOptions, ParamChange, compare_parameters, diff_runs
 from fdbuild.errors import ArtifactCorrupt, FdbuildError
 from fdbuild.project import Project
 from fdbuild.records import rows_kept

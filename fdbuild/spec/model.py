@@ -260,7 +260,7 @@ class PairsNode(NodeBase):
 class CompareNode(NodeBase):
     """Two nodes' rows joined by id, and how far they agree: per gate present on both
     sides, each side's pass rate, pass agreement and Cohen's kappa; per score column
-    (a judge's ``score``), MAE, RMSE, Pearson and Spearman (fdbuild/execute/compare.py)."""
+    (a judge's ``score``), MAE, RMSE, Pearson and Spearman (fdbuild/nodes/compare.py)."""
 
     kind: Literal["compare"]
     a: str = Field(description="One side, e.g. the teacher's gated rows.")

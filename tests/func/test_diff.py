@@ -298,7 +298,7 @@ def test_no_percent_change_of_times_against_a_no_op_or_offline_run(
 
 
 def test_library_diff_runs(scripted: ProjectDir) -> None:
-    from fdbuild.diff import DiffOptions, diff_runs
+    from fdbuild.diff.runs import DiffOptions, diff_runs
     from fdbuild.project import Project
 
     result = diff_runs(Project(Path(scripted.root)), run_id(2), run_id(3), DiffOptions(examples=1))
@@ -349,7 +349,7 @@ def test_row_buckets_partition_the_rows(rows_a: dict[str, Any], rows_b: dict[str
     """Whatever the two runs hold, every row lands in exactly one bucket, as defined."""
     import tempfile
 
-    from fdbuild.diffrows import diff_node_rows
+    from fdbuild.diff.rows import diff_node_rows
     from fdbuild.store.objects import ArtifactStore
 
     with tempfile.TemporaryDirectory() as tmp:

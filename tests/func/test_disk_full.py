@@ -170,7 +170,7 @@ def test_a_failed_artifact_write_is_one_message_and_keeps_the_replies(
 def test_a_failed_lock_write_is_one_message(
     project: ProjectDir, ollama_server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import fdbuild.builder
+    import fdbuild.execute.build
 
     project.gen(
         {
@@ -182,7 +182,7 @@ def test_a_failed_lock_write_is_one_message(
     def full_disk(*args: Any) -> None:
         raise OSError(errno.EDQUOT, "Disk quota exceeded")
 
-    monkeypatch.setattr(fdbuild.builder, "dump_lock", full_disk)
+    monkeypatch.setattr(fdbuild.execute.build, "dump_lock", full_disk)
     res = project.build(TARGET, expect=4)
     assert "Traceback" not in res.stderr
     assert f"cannot write to {project.root}: disk quota exceeded" in res.stderr

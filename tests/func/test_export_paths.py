@@ -285,8 +285,8 @@ def test_library_build_with_root_checks_against_that_root(
 ) -> None:
     """``build(root=...)`` from another folder: the export is checked against the build's
     project (at load once the builder passes its root, else before the export writes)."""
-    from fdbuild.builder import build
     from fdbuild.errors import SpecError
+    from fdbuild.execute.build import build
 
     proj = tmp_path / "proj"
     (proj / "data").mkdir(parents=True)

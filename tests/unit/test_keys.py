@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fdbuild.execute.generate import generation_key, make_request, messages_for
 from fdbuild.keys import KEY_VERSION, canonical_json, changed_parts, content_hash
+from fdbuild.nodes.generate import generation_key, make_request, messages_for
 
 json_values = st.recursive(
     st.none()

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from fdbuild.diff import Metric, compare_metrics, compare_records
+from fdbuild.diff.runs import Metric, compare_metrics, compare_records
 from fdbuild.lockfile import keep_replaced, load_lock, render_lock
 from fdbuild.record_schema import (
     BadLockfile,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fdbuild.execute import pairs, vote
-from fdbuild.execute.pairs import Scored
-from fdbuild.execute.vote import Candidate
+from fdbuild.nodes import pairs, vote
+from fdbuild.nodes.pairs import Scored
+from fdbuild.nodes.vote import Candidate
 
 
 def cand(i: int, group: str | None, *, votes: bool = True, score: float | None = None) -> Candidate:

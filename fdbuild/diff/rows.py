@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fdbuild import columns as C
-from fdbuild.diffscan import (
+from fdbuild.diff.scan import (
     Compact,
     Flips,
     Gate,

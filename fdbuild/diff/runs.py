@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from fdbuild.diffrows import NodeRows, diff_node_rows
+from fdbuild.diff.rows import NodeRows, diff_node_rows
 from fdbuild.errors import PlanError
 from fdbuild.execute.explain import explain
 from fdbuild.lockfile import lock_view

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from fdbuild import columns as C
 from fdbuild.execute.context import NodeStats
-from fdbuild.execute.vote import gate_columns, passed
+from fdbuild.nodes.vote import gate_columns, passed
 from fdbuild.spec.graph import GraphNode
 
 if TYPE_CHECKING:
