@@ -16,6 +16,7 @@
       ProviderError              a teacher could not be used at all (exit 1)
         ProviderUnavailable      server unreachable
         ModelNotFound            the model is not on the server (`ollama pull <model>`)
+        HostsDisagree            a teacher's hosts serve different weights (digests)
       TeacherCallError           one request failed; recorded per row, never cached
       OfflineMiss                `--offline` and some rows are not cached
       BuildBusy                  another build holds the project
@@ -123,6 +124,11 @@ class ProviderUnavailable(ProviderError):
 
 class ModelNotFound(ProviderError):
     """The server is up but does not have the model."""
+
+
+class HostsDisagree(ProviderError):
+    """The hosts of one teacher (``hosts:``) report different digests for its model, or
+    some lack it: the build stops before any generation, naming each host's digest."""
 
 
 class TeacherCallError(FdbuildError):

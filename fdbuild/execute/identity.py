@@ -19,6 +19,12 @@ after that would be cached under the old digest. So the watch:
 
 A teacher that cannot be reached for a re-check is not taken as changed (an outage is
 the circuit breaker's business); its journal is kept until a check succeeds.
+
+A teacher with several hosts (``hosts:``) is re-checked host by host: any host whose
+digest changed (or that lost the model) is a change of the teacher, named with that
+host; the journal is confirmed only when every host that could be asked reported the
+old digest and none was out of reach (a benched host whose probe fails is not asked; a
+host excluded at its return for other weights never served, and is not asked either).
 """
 
 from __future__ import annotations
@@ -31,8 +37,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from fdbuild.errors import ModelNotFound, ProviderError, TeacherChanged
-from fdbuild.execute.teachers import TeacherPool
+from fdbuild.errors import TeacherChanged
+from fdbuild.execute.teachers import RECHECK_UNREACHABLE, TeacherPool
 from fdbuild.execute.write_errors import Needed, writing
 from fdbuild.spec.load import LoadedTarget
 from fdbuild.store.rowcache import RowCache
@@ -144,26 +150,24 @@ class IdentityWatch:
                 continue
             mark = self._seq  # what was journaled before this check was sent
             old = self.pool.current(sid)
-            try:
-                fresh = await self.pool.recheck(sid)
-                new_digest: str | None = fresh.digest
-            except ModelNotFound:
-                new_digest = None
-            except (ProviderError, asyncio.TimeoutError):
-                continue  # not reachable now: confirmed later, or the breaker opens
-            if new_digest == old.digest:
+            confirmed = True
+            for url, new_digest in await self.pool.recheck_hosts(sid):
+                if new_digest == RECHECK_UNREACHABLE:
+                    confirmed = False  # confirmed later, or the breaker opens
+                elif new_digest != old.digest:
+                    raise self._changed(sid, old.digest, new_digest, url)
+            if confirmed:
                 self._confirmed[sid] = mark
                 self._confirmed_at[sid] = time.time()
-                continue
-            raise self._changed(sid, old.digest, new_digest)
         self._trim()
 
-    def _changed(self, sid: str, old: str, new: str | None) -> TeacherChanged:
+    def _changed(self, sid: str, old: str, new: str | None, url: str) -> TeacherChanged:
         when = time.strftime("%H:%M:%S", time.localtime(self._confirmed_at[sid]))
         dropped = self._discard(sid)
         now = f"is now {new}" if new else "is no longer on the server"
+        where = f" on host {url}" if self.pool.host_count(sid) > 1 else ""
         error = TeacherChanged(
-            f"teacher {self.pool.label(sid)} changed during the build: its digest was {old} "
+            f"teacher {self.pool.label(sid)} changed during the build{where}: its digest was {old} "
             f"and {now}. The {dropped} result(s) it gave since its identity was last "
             f"confirmed ({when}) were discarded, and it was asked nothing more. Run the "
             "same command again to build against the new digest"

@@ -1,16 +1,33 @@
-"""Teachers during a build: one provider per teacher spec, its identity resolved once,
-a concurrency bound, and retries with exponential backoff and jitter.
+"""Teachers during a build: one provider per teacher spec and host, its identity
+resolved once, a concurrency bound per host, and retries with exponential backoff and
+jitter.
 
-Retries live here, not in providers (STYLE H7). A semaphore bounds requests in flight
-per teacher: no batch barriers, so one slow request never holds back the others.
+Retries live here, not in providers (STYLE H7). Where a request goes is the host pool's
+business (``execute/hosts.py``): every teacher is a pool of hosts, one for a ``host:``,
+``base_url:``, in-process or plugin teacher, several for ``hosts:``. Each host bounds its
+requests in flight by its concurrency; no batch barriers, so one slow request never
+holds back the others.
+
+**Identity.** Resolved once per teacher, when a node first needs it: every host is asked
+(in parallel). Hosts reporting different digests (or one without the model) stop the
+build before any generation (``HostsDisagree``, naming each host and its digest). A host
+that cannot be reached is benched and probed later, and the build goes on with the
+others; only when none answers is the teacher unavailable (``ProviderUnavailable``).
+
+**Failures.** A request that fails for its host's sake (connection error, timeout, HTTP
+5xx) benches the host and goes at once to another healthy host, without using one of the
+row's ``retries``; when no other host is up, it counts as a retry and waits for a host to
+come back. Errors that are the request's own (429, a reply that is not JSON, ...) are
+retried with backoff as they always were; a 4xx fails the row at once.
 
 Every reply passes ``call``, so two guards live here too:
 
 * **Text.** A reply whose text, thinking or logprob tokens are not valid Unicode (a lone
   surrogate sent as ``"\\ud800"``) is a failed row, reason ``invalid_text``: it is never
   cached and not retried within the build (the same request gives the same reply).
-* **Circuit breaker.** After ``breaker_threshold`` consecutive connection failures or
-  timeouts of one teacher, with no reply in between, the teacher is taken as down for the
+* **Circuit breaker.** When every host of a teacher is down: ``breaker_threshold``
+  consecutive connection failures or timeouts (requests and failed probes, with no reply
+  in between) while every host is benched. The teacher is then taken as down for the
   rest of the build: one message, no new request, and every remaining row of it fails at
   once with reason ``teacher_unavailable`` (retried on the next build).
 
@@ -28,7 +45,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from fdbuild.aio import within
-from fdbuild.errors import OfflineMiss, ProviderUnavailable, TeacherCallError, TeacherChanged
+from fdbuild.errors import (
+    HostsDisagree,
+    ModelNotFound,
+    OfflineMiss,
+    ProviderError,
+    ProviderUnavailable,
+    TeacherCallError,
+    TeacherChanged,
+)
+from fdbuild.execute.hosts import Host, HostPool, host_url, lookup
 from fdbuild.execute.text_check import INVALID_TEXT, check_record, describe_invalid
 from fdbuild.keys import canonical_json
 from fdbuild.providers import (
@@ -42,14 +68,14 @@ from fdbuild.providers.openai_servers import request_parts
 from fdbuild.spec.load import LoadedTarget
 
 # Consecutive connection failures or timeouts (no reply in between) that take a teacher
-# as down for the rest of the build: 8, or twice the teacher's concurrency if that is
-# more, so that one burst of in-flight requests cut together (a server restarting) and
-# their first retries do not open it.
+# as down for the rest of the build: 8, or twice the teacher's capacity (the sum of its
+# hosts' concurrency) if that is more, so that one burst of in-flight requests cut
+# together (a server restarting) and their first retries do not open it.
 BREAKER_THRESHOLD = 8
 
 
 def breaker_threshold(spec: Any) -> int:
-    return max(BREAKER_THRESHOLD, 2 * int(getattr(spec, "concurrency", 1) or 1))
+    return max(BREAKER_THRESHOLD, 2 * spec_capacity(spec))
 
 
 OUTAGE_REASONS = frozenset({"connection", "timeout"})
@@ -58,22 +84,52 @@ UNAVAILABLE = "teacher_unavailable"
 # The digest a dry run keys an unreachable, never-recorded teacher with: no row has it.
 UNREACHABLE_DIGEST = "unknown:teacher-unreachable"
 
+RECHECK_UNREACHABLE = "unreachable"
+"""What ``recheck_hosts`` reports for a host that could not be asked."""
+
+
+def host_specs(spec: Any) -> list[tuple[Any, int]] | None:
+    """A ``hosts:`` teacher as one single-host spec per host, with its concurrency;
+    None for a teacher of one server."""
+    hosts = getattr(spec, "hosts", None)
+    if not hosts:
+        return None
+    key = "host" if spec.provider == "ollama" else "base_url"
+    out = []
+    for item in hosts:
+        url, concurrency = (item, None) if isinstance(item, str) else (item.url, item.concurrency)
+        out.append((spec.model_copy(update={key: url, "hosts": None}), concurrency))
+    return [(one, concurrency or spec.concurrency) for one, concurrency in out]
+
+
+def spec_capacity(spec: Any) -> int:
+    """Requests a teacher may have in flight: the sum of its hosts' concurrency."""
+    hosts = host_specs(spec)
+    if hosts is None:
+        return int(getattr(spec, "concurrency", 1) or 1)
+    return sum(concurrency for _, concurrency in hosts)
+
 
 @dataclass
 class _Teacher:
     spec: Any
+    target: LoadedTarget
     provider: Provider | None = None
+    """The provider of a one-server teacher (built on first use)."""
     identity: TeacherIdentity | None = None
-    semaphore: asyncio.Semaphore | None = None
     resolving: asyncio.Lock | None = None
     name: str = ""
     outages_in_row: int = 0
     down: str | None = None
     """Set when the circuit breaker opened: why (the last connection error)."""
     changed: TeacherChanged | None = None
+    pool: HostPool | None = None
 
     def label(self) -> str:
+        hosts = getattr(self.spec, "hosts", None)
         where = getattr(self.spec, "host", None) or getattr(self.spec, "base_url", None)
+        if hosts:
+            where = f"{len(hosts)} hosts"
         model = self.spec.model or getattr(self.spec, "model_path", None)
         return f"'{self.name}' ({self.spec.provider} {model}" + (f" at {where})" if where else ")")
 
@@ -104,7 +160,7 @@ class TeacherPool:
 
     @staticmethod
     def spec_id(spec: Any) -> str:
-        """Teachers with the same provider/model/host share a provider (and its bound)."""
+        """Teachers with the same provider/model/hosts share a provider (and its bound)."""
         return canonical_json(spec.model_dump(exclude={"retries", "timeout_s"}))
 
     @staticmethod
@@ -120,12 +176,7 @@ class TeacherPool:
             sid = self._ids[id(spec)] = self.spec_id(spec)
         teacher = self._teachers.get(sid)
         if teacher is None:
-            teacher = _Teacher(
-                spec=spec,
-                semaphore=asyncio.Semaphore(spec.concurrency),
-                resolving=asyncio.Lock(),
-                name=name,
-            )
+            teacher = _Teacher(spec=spec, target=target, resolving=asyncio.Lock(), name=name)
             self._teachers[sid] = teacher
         return teacher
 
@@ -141,19 +192,75 @@ class TeacherPool:
     def spec(self, target: LoadedTarget, name: str) -> Any:
         return target.spec.teachers[name]
 
+    def capacity(self, target: LoadedTarget, teacher_name: str) -> int:
+        """Requests the teacher may have in flight at once: the sum of its hosts'
+        concurrency (a one-server or in-process teacher: its concurrency). Sizes the
+        workers of a node that asks it."""
+        return spec_capacity(target.spec.teachers[teacher_name])
+
+    def host_report(self) -> dict[str, list[dict[str, Any]]]:
+        """Per teacher used in this build (by name), one entry per host: url,
+        concurrency, requests, failures, times benched, latency p50/p95 (seconds)."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        for teacher in self._teachers.values():
+            if teacher.pool is None:
+                continue
+            name = teacher.name
+            if name in out:  # another spec under the same name (in another target)
+                name = f"{getattr(teacher.target, 'name', '?')}#{name}"
+            out[name] = teacher.pool.report()
+        return out
+
+    # the hosts --------------------------------------------------------------------
+    def _hosts(self, teacher: _Teacher) -> HostPool:
+        """The teacher's host pool, built on first use."""
+        if teacher.pool is None:
+            specs = host_specs(teacher.spec)
+            if specs is None:
+                provider = self._provider(teacher)
+                hosts = [Host(host_url(provider), teacher.spec.concurrency, provider)]
+            else:
+                base = teacher.target.base_dir
+                providers = [(make_provider(one, base), c) for one, c in specs]
+                hosts = [Host(host_url(p), c, p) for p, c in providers]
+            teacher.pool = HostPool(
+                hosts,
+                name=teacher.name,
+                base_s=self.retry_base_s,
+                cap_s=self.retry_cap_s,
+                note=self._note,
+                on_probe_failed=lambda host, exc: self._probe_failed(teacher, host, exc),
+            )
+            if teacher.identity is not None:
+                teacher.pool.digest = teacher.identity.digest
+        return teacher.pool
+
+    def _provider(self, teacher: _Teacher) -> Provider:
+        """Built on first use; a relative ``model_path`` is the target file's folder's."""
+        if teacher.provider is None:
+            spec = teacher.spec
+            if getattr(spec, "model_path", None):
+                resolved = str(teacher.target.resolve_path(spec.model_path))
+                spec = spec.model_copy(update={"model_path": resolved})
+            teacher.provider = make_provider(spec, teacher.target.base_dir)
+        return teacher.provider
+
+    # identity ---------------------------------------------------------------------
     async def identity(self, target: LoadedTarget, name: str) -> TeacherIdentity:
         teacher = self._get(target, name)
         assert teacher.resolving is not None
         async with teacher.resolving:
             if teacher.identity is None:
                 teacher.identity = await self._resolve(target, name, teacher)
+                if teacher.pool is not None:
+                    teacher.pool.digest = teacher.identity.digest
         return teacher.identity
 
     async def _resolve(self, target: LoadedTarget, name: str, teacher: _Teacher) -> TeacherIdentity:
         in_process = teacher.spec.provider == "llamacpp"
         if (self.offline or self.dry_run) and in_process:
             # No server: the file's digest is the identity, hashed here (no model load).
-            return await self._provider(target, teacher).identify()  # type: ignore[attr-defined]
+            return await self._provider(teacher).identify()  # type: ignore[attr-defined]
         if self.offline:
             rec = self._recorded(teacher)
             if rec is None:
@@ -165,20 +272,77 @@ class TeacherPool:
             return rec
         if self.dry_run:
             try:
-                return await self._provider(target, teacher).resolve()
+                return await self._resolve_hosts(teacher)
             except ProviderUnavailable as exc:
                 return self._unreachable(name, teacher, exc)
-        return await self._provider(target, teacher).resolve()
+        return await self._resolve_hosts(teacher)
 
-    def _provider(self, target: LoadedTarget, teacher: _Teacher) -> Provider:
-        """Built on first use; a relative ``model_path`` is the target file's folder's."""
-        if teacher.provider is None:
-            spec = teacher.spec
-            if getattr(spec, "model_path", None):
-                resolved = str(target.resolve_path(spec.model_path))
-                spec = spec.model_copy(update={"model_path": resolved})
-            teacher.provider = make_provider(spec, target.base_dir)
-        return teacher.provider
+    async def _resolve_hosts(self, teacher: _Teacher) -> TeacherIdentity:
+        """Ask every host; they must agree (module doc)."""
+        pool = self._hosts(teacher)
+        if len(pool.hosts) == 1:
+            return await pool.hosts[0].provider.resolve()
+        outcomes = await asyncio.gather(
+            *(h.provider.resolve() for h in pool.hosts), return_exceptions=True
+        )
+        for outcome in outcomes:  # a bug or a cancellation is not a host's answer
+            if isinstance(outcome, BaseException) and not isinstance(outcome, ProviderError):
+                raise outcome
+        answered = [
+            (h, o)
+            for h, o in zip(pool.hosts, outcomes, strict=True)
+            if isinstance(o, TeacherIdentity)
+        ]
+        missing = [
+            (h, o)
+            for h, o in zip(pool.hosts, outcomes, strict=True)
+            if isinstance(o, ModelNotFound)
+        ]
+        down = [
+            (h, o)
+            for h, o in zip(pool.hosts, outcomes, strict=True)
+            if isinstance(o, ProviderError) and not isinstance(o, ModelNotFound)
+        ]
+        for _, error in down:
+            if not isinstance(error, ProviderUnavailable):
+                raise error  # up, but not a server of this kind (a 4xx, not JSON): fix the list
+        if len({o.digest for _, o in answered}) > 1 or (answered and missing):
+            raise self._disagree(teacher, answered, missing, down)
+        if not answered:
+            if missing:
+                raise missing[0][1]
+            detail = "; ".join(f"{h.url}: {e}" for h, e in down)
+            raise ProviderUnavailable(
+                f"teacher {teacher.label()}: none of its {len(pool.hosts)} hosts answered "
+                f"({detail})"
+            )
+        for host, error in down:
+            pool.bench_at_start(host, str(error))
+        if down and self._note is not None:
+            self._note(
+                f"teacher {teacher.label()}: {len(down)} of {len(pool.hosts)} hosts "
+                f"unreachable ({', '.join(h.url for h, _ in down)}): benched and probed "
+                f"again later; building with the other {len(answered)}"
+            )
+        return answered[0][1]
+
+    def _disagree(
+        self,
+        teacher: _Teacher,
+        answered: list[tuple[Host, TeacherIdentity]],
+        missing: list[tuple[Host, Any]],
+        down: list[tuple[Host, Any]],
+    ) -> HostsDisagree:
+        listing = [f"{h.url} has digest {o.digest}" for h, o in answered]
+        listing += [f"{h.url} does not have the model" for h, _ in missing]
+        listing += [f"{h.url} did not answer" for h, _ in down]
+        model = teacher.spec.model
+        return HostsDisagree(
+            f"teacher {teacher.label()}: its hosts do not serve the same weights: "
+            + "; ".join(listing)
+            + f". Nothing was generated. Make every host serve the same {model} (e.g. "
+            f"`ollama pull {model}` on each), or list only the matching ones under hosts:"
+        )
 
     def _recorded(self, teacher: _Teacher) -> TeacherIdentity | None:
         rec = self.recorded.get(self.offline_key(teacher.spec))
@@ -218,6 +382,7 @@ class TeacherPool:
             digest=UNREACHABLE_DIGEST,
         )
 
+    # requests ---------------------------------------------------------------------
     async def call(
         self,
         target: LoadedTarget,
@@ -227,13 +392,18 @@ class TeacherPool:
     ) -> tuple[TeacherResponse, int, float]:
         """Send with retries. Returns (response, attempts, seconds of the last attempt)."""
         teacher = self._get(target, name)
-        assert teacher.provider is not None and teacher.semaphore is not None
-        attempts = 0
-        retries = teacher.spec.retries
+        pool = self._hosts(teacher)
+        timeout = teacher.spec.timeout_s
+        attempts = 0  # requests sent
+        charged = 0  # of them, those that count against the row's retries
+        failed_on: set[Host] = set()
         while True:
             self._refuse(teacher, attempts)
-            async with teacher.semaphore:
-                self._refuse(teacher, attempts)  # the breaker may have opened meanwhile
+            host = await pool.acquire()
+            if host is None:  # closed: the breaker opened or the teacher changed
+                self._refuse(teacher, attempts, closed=True)
+                continue  # not reached: _refuse raised
+            try:
                 attempts += 1
                 if on_start is not None:
                     on_start()
@@ -241,32 +411,44 @@ class TeacherPool:
                 t0 = time.perf_counter()
                 try:
                     # within, not asyncio.wait_for: a cancel as the reply lands is not lost
-                    response = await within(
-                        teacher.provider.generate(request), teacher.spec.timeout_s
-                    )
-                    teacher.outages_in_row = 0
-                    seconds = time.perf_counter() - t0
-                    _check_text(response)
-                    return response, attempts, seconds
+                    response = await within(host.provider.generate(request), timeout)
                 except asyncio.TimeoutError:
                     error = TeacherCallError(
-                        f"no reply within {teacher.spec.timeout_s}s",
-                        retryable=True,
-                        reason="timeout",
+                        f"no reply within {timeout}s", retryable=True, reason="timeout"
                     )
                 except TeacherCallError as exc:
                     error = exc
+                else:
+                    seconds = time.perf_counter() - t0
+                    pool.succeeded(host, seconds)
+                    teacher.outages_in_row = 0
+                    _check_text(response)
+                    return response, attempts, seconds
+                benched = pool.failed(host, error)  # before release: no request goes there
+            finally:
+                pool.release(host)
             self._count_outage(teacher, error)
-            if not error.retryable or attempts > retries:
+            if benched and error.retryable:
+                failed_on.add(host)
+                if pool.healthy_other(frozenset(failed_on)):
+                    continue  # another host serves it: not the row's failure
+                failed_on.clear()
+            charged += 1
+            if not error.retryable or charged > teacher.spec.retries:
                 error.attempts = attempts  # type: ignore[attr-defined]
                 raise error
-            delay = min(self.retry_cap_s, self.retry_base_s * 2 ** (attempts - 1))
-            await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+            if not benched:  # a benched host's probe is the wait
+                delay = min(self.retry_cap_s, self.retry_base_s * 2 ** (charged - 1))
+                await asyncio.sleep(delay * random.uniform(0.5, 1.5))
 
-    def _refuse(self, teacher: _Teacher, attempts: int) -> None:
+    def _refuse(self, teacher: _Teacher, attempts: int, closed: bool = False) -> None:
         """Raise at once for a teacher that changed or that the breaker took as down."""
         if teacher.changed is not None:
             raise teacher.changed
+        if teacher.down is None and teacher.pool is not None and teacher.pool.down:
+            teacher.down = teacher.pool.down
+        if teacher.down is None and closed:
+            teacher.down = "the build is closing its teachers"
         if teacher.down is not None:
             error = TeacherCallError(
                 f"not sent: teacher {teacher.label()} is down ({teacher.down})",
@@ -281,13 +463,30 @@ class TeacherPool:
         if error.reason not in OUTAGE_REASONS:
             teacher.outages_in_row = 0  # the server answered: it is up
             return
+        self._outage(teacher, error.message)
+
+    def _probe_failed(self, teacher: _Teacher, host: Host, exc: BaseException) -> None:
+        """A benched host still does not answer its probe: one more outage in a row."""
+        message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+        self._outage(teacher, f"{host.url}: {message}")
+
+    def _outage(self, teacher: _Teacher, message: str) -> None:
         teacher.outages_in_row += 1
-        if teacher.down is None and teacher.outages_in_row >= breaker_threshold(teacher.spec):
-            teacher.down = error.message
+        pool = teacher.pool
+        every_host_down = pool is None or pool.all_benched()
+        if (
+            teacher.down is None
+            and every_host_down
+            and teacher.outages_in_row >= breaker_threshold(teacher.spec)
+        ):
+            teacher.down = message
+            if pool is not None:
+                pool.close()
             if self._note is not None:
+                hosts = "" if pool is None or len(pool.hosts) == 1 else " on every host"
                 self._note(
                     f"teacher {teacher.label()}: {teacher.outages_in_row} requests in a row "
-                    f"failed to connect or timed out (last: {error.message}); sending it "
+                    f"failed to connect or timed out{hosts} (last: {message}); sending it "
                     f"nothing more in this build: its remaining rows fail as {UNAVAILABLE} "
                     "and are retried on the next build"
                 )
@@ -301,24 +500,46 @@ class TeacherPool:
     def label(self, sid: str) -> str:
         return self._teachers[sid].label()
 
+    def host_count(self, sid: str) -> int:
+        return len(self._hosts(self._teachers[sid]).hosts)
+
     def is_down(self, sid: str) -> bool:
         teacher = self._teachers[sid]
         return teacher.down is not None or teacher.changed is not None
 
-    async def recheck(self, sid: str) -> TeacherIdentity:
-        """Ask the provider again which weights stand behind the teacher.
+    async def recheck_hosts(self, sid: str) -> list[tuple[str, str | None]]:
+        """Ask every host again which weights it serves: (url, digest), the digest None
+        when the model is gone from it, ``RECHECK_UNREACHABLE`` when it could not be
+        asked (a benched host whose last probe failed is not asked again).
 
         An in-process teacher (llamacpp) memoises ``resolve()``; its ``identify()`` is the
-        file's digest, memoised by size and mtime, so an unchanged file costs one stat."""
+        file's digest, memoised by size and mtime, so an unchanged file costs one stat.
+        A host excluded for other weights (it never served) is not asked."""
         teacher = self._teachers[sid]
-        assert teacher.provider is not None
-        identify = getattr(teacher.provider, "identify", None)
-        fresh = identify() if callable(identify) else teacher.provider.resolve()
+        pool = self._hosts(teacher)
         timeout = min(30.0, float(teacher.spec.timeout_s or 30.0))
-        return await within(fresh, timeout)  # the watch's cancellation is never lost
+
+        async def one(host: Host) -> tuple[str, str | None]:
+            if host.benched and host.unreachable:
+                return host.url, RECHECK_UNREACHABLE
+            try:
+                fresh = await within(lookup(host.provider), timeout)  # never loses a cancel
+            except ModelNotFound:
+                return host.url, None
+            except (ProviderError, asyncio.TimeoutError):
+                return host.url, RECHECK_UNREACHABLE
+            return host.url, fresh.digest
+
+        hosts = [h for h in pool.hosts if h.excluded is None]
+        if len(hosts) == 1:
+            return [await one(hosts[0])]
+        return list(await asyncio.gather(*(one(h) for h in hosts)))
 
     def mark_changed(self, sid: str, error: TeacherChanged) -> None:
-        self._teachers[sid].changed = error
+        teacher = self._teachers[sid]
+        teacher.changed = error
+        if teacher.pool is not None:
+            teacher.pool.close()
 
     def is_changed(self, sid: str) -> bool:
         teacher = self._teachers.get(sid)
@@ -326,7 +547,9 @@ class TeacherPool:
 
     async def aclose(self) -> None:
         for teacher in self._teachers.values():
-            if teacher.provider is not None:
+            if teacher.pool is not None:
+                await teacher.pool.aclose()
+            elif teacher.provider is not None:
                 await teacher.provider.aclose()
 
 

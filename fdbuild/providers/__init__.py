@@ -51,6 +51,8 @@ def make_provider(spec: Any, base_dir: Path | None = None) -> Provider:
     if spec.provider == "openai":
         from fdbuild.providers.openai import OpenAIProvider
 
+        # one server: a ``hosts:`` teacher is built host by host (execute/teachers.py)
+        assert spec.base_url is not None, "an openai teacher of one server has a base_url"
         return OpenAIProvider(
             model=spec.model,
             base_url=spec.base_url,

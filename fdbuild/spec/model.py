@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 NODE_NAME = r"^[A-Za-z_][A-Za-z0-9_\-]*$"
 
@@ -26,13 +35,59 @@ class TeacherBase(Strict):
     retries: int = Field(4, ge=0, le=20, description="Retries on retryable errors. Not keyed.")
 
 
+class HostEntry(Strict):
+    """One server of a teacher pool, with its own bound of requests in flight."""
+
+    url: str = Field(min_length=1, description="The server, as `host`/`base_url` would be.")
+    concurrency: int | None = Field(
+        None, ge=1, le=256, description="Requests in flight here; default: the teacher's."
+    )
+
+
+HostItem = Annotated[str, Field(min_length=1)] | HostEntry
+
+HOSTS_DESCRIPTION = (
+    "Several servers of the same model: a list of URLs or {url, concurrency} mappings "
+    "(the teacher's concurrency is each host's default). Requests go to the least loaded "
+    "healthy host; every host must report the same digest. Never keyed."
+)
+
+
+def _check_hosts(
+    hosts: list[str | HostEntry] | None, info: ValidationInfo, single: str
+) -> list[str | HostEntry] | None:
+    """``hosts`` excludes the one-server key; a URL listed twice is a typo, not a weight."""
+    if hosts is None:
+        return None
+    if info.data.get(single) is not None:
+        raise ValueError(
+            f"'{single}' and 'hosts' are mutually exclusive: list every server under "
+            f"'hosts' (a --set teachers.<name>.{single}=null drops the file's '{single}')"
+        )
+    seen: set[str] = set()
+    for item in hosts:
+        url = (item if isinstance(item, str) else item.url).strip().rstrip("/")
+        if url in seen:
+            raise ValueError(f"host {url!r} is listed twice")
+        seen.add(url)
+    return hosts
+
+
 class OllamaTeacher(TeacherBase):
     provider: Literal["ollama"] = "ollama"
     model: str = Field(min_length=1, description="Ollama model tag, e.g. qwen2.5-coder:7b.")
     host: str | None = Field(None, description="Default: $OLLAMA_HOST, else localhost:11434.")
+    hosts: list[HostItem] | None = Field(None, min_length=1, description=HOSTS_DESCRIPTION)
     think: bool | Literal["low", "medium", "high", "max"] | None = Field(
         None, description="Sent as `think` (keyed). Unset: the server's default."
     )
+
+    @field_validator("hosts")
+    @classmethod
+    def _hosts_or_host(
+        cls, hosts: list[str | HostEntry] | None, info: ValidationInfo
+    ) -> list[str | HostEntry] | None:
+        return _check_hosts(hosts, info, "host")
 
 
 class LlamaCppTeacher(TeacherBase):
@@ -59,7 +114,12 @@ class LlamaCppTeacher(TeacherBase):
 class OpenAITeacher(TeacherBase):
     provider: Literal["openai"]
     model: str = Field(min_length=1)
-    base_url: str = Field(min_length=1, description="e.g. http://localhost:8000/v1")
+    base_url: str | None = Field(
+        None, min_length=1, description="e.g. http://localhost:8000/v1 (or give `hosts`)."
+    )
+    hosts: list[HostItem] | None = Field(
+        None, min_length=1, description=HOSTS_DESCRIPTION + " Each URL as base_url."
+    )
     api_key_env: str | None = Field(None, description="Environment variable holding the key.")
     revision: str | None = Field(None, description="Declared weights revision (keyed).")
     server: Literal["vllm", "llamacpp", "sglang", "llama-cpp-python", "openai"] | None = Field(
@@ -71,6 +131,22 @@ class OpenAITeacher(TeacherBase):
         default_factory=dict,
         description="Fields sent verbatim in every request body (a server's own options; keyed).",
     )
+
+    @field_validator("hosts")
+    @classmethod
+    def _hosts_or_base_url(
+        cls, hosts: list[str | HostEntry] | None, info: ValidationInfo
+    ) -> list[str | HostEntry] | None:
+        return _check_hosts(hosts, info, "base_url")
+
+    @model_validator(mode="after")
+    def _a_server(self) -> OpenAITeacher:
+        if self.base_url is None and self.hosts is None:
+            raise ValueError(
+                "an openai teacher needs 'base_url' (one server, e.g. "
+                "http://localhost:8000/v1) or 'hosts' (several)"
+            )
+        return self
 
 
 class PluginTeacher(TeacherBase):
