@@ -42,6 +42,11 @@ class Check(ABC, Generic[P]):
     """Columns the evaluation adds, name -> Arrow type ("string", "bool", "double", "int64")."""
     scope: ClassVar[Literal["row", "table"]] = "row"
     """``row``: each row alone (cached per row); ``table``: needs all rows (e.g. dedup)."""
+    cpu_bound: bool = False
+    """True when evaluating a row costs CPU time (executing SQL or code, symbolic math):
+    executors then run its rows in worker processes (``--jobs``) or Ray tasks, which need
+    the check to be rebuilt there from its class and params (see fdbuild/executors/).
+    A class attribute; an instance may set it from its params. Never keyed."""
 
     def __init__(self, params: P, base_dir: Path) -> None:
         self.params = params

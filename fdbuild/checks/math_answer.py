@@ -71,6 +71,7 @@ class MathAnswerCheck(Check[MathAnswerParams]):
     def __init__(self, params: MathAnswerParams, base_dir: Path) -> None:
         super().__init__(params, base_dir)
         self._sympy: Any = None
+        self.cpu_bound = params.symbolic  # sympy's simplify costs CPU; numbers do not
         if params.symbolic:
             try:
                 from fdbuild.checks import math_symbolic

@@ -48,6 +48,7 @@ class PythonTestsCheck(Check[PythonTestsParams]):
     name = "python_tests"
     version = "1"
     Params = PythonTestsParams
+    cpu_bound = True  # each row runs the code in a sandboxed interpreter
     outputs = {
         "tests_pass": "bool",
         "tests_passed": "int64",

@@ -83,6 +83,7 @@ class SqliteExecCheck(Check[SqliteExecParams]):
     name = "sqlite_exec"
     version = "2"  # 2: nul_byte, invalid_text, memory and result_too_large verdicts
     Params = SqliteExecParams
+    cpu_bound = True  # each row runs a query: worker processes / Ray tasks
     outputs = {
         "exec_pass": "bool",
         "exec_error": "string",

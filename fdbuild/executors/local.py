@@ -1,20 +1,49 @@
-"""The local executor: evaluations and parses in the driver process (``--jobs 1``).
+"""The local executor: CPU-bound checks in a process pool (``--jobs N``), the rest inline.
 
-Every check and parser runs inline, in the caller's thread, exactly as the gate and
-generate nodes did before executors existed.
+A check whose rows cost CPU (``cpu_bound``: ``sqlite_exec``, ``python_tests``, symbolic
+``math_answer``) has its rows evaluated by ``jobs`` worker processes (default: the cores
+this process may use), in batches (a few per worker, at most 128 rows each, so pickling
+does not dominate), and the results are put back in input order. Everything else, and
+every parse, runs inline in the driver: for a cheap check, sending the rows to another
+process costs more than evaluating them. ``--jobs 1`` runs everything inline.
+
+A worker evaluates exactly what the driver would: the check is rebuilt there from its
+class and params (``shipping.py``), each row is sent with the columns the check reads
+(its ``reads()``, which is all its evaluation may depend on: they are its key), and a
+row whose check raises comes back as ``("error", ...)`` as it would inline. A check
+that cannot be rebuilt in a worker (a class defined in ``__main__``, params that do not
+pickle) runs inline, and ``notes`` says so once. A worker that dies (killed, out of
+memory) breaks the pool: it is replaced and the lost batches run again once; if they
+break it again, their rows are errors (failed rows, retried by the next build).
+
+Workers start from a fork server (``forkserver``; ``spawn`` where there is none), never
+by forking the driver, whose event loop, threads and open SQLite handles a fork would
+copy. They ignore SIGINT: Ctrl-C is the driver's to handle.
 """
 
 from __future__ import annotations
 
+import asyncio
+import math
+import multiprocessing
 import os
+import signal
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
 from fdbuild.executors.base import Evaluated, Parsed, evaluate_all, parse_all
+from fdbuild.executors.shipping import NotShippable, Shipment, Unavailable, run_checks, ship_check
 
 if TYPE_CHECKING:
     from fdbuild.checks.base import Check
     from fdbuild.parsers.base import Parser
+
+MAX_BATCH_ROWS = 128
+MIN_BATCH_ROWS = 8
+BATCHES_PER_WORKER = 4
+SHUTDOWN_GRACE_S = 2.0
 
 
 def default_jobs() -> int:
@@ -25,21 +54,143 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def batch_size(rows: int, workers: int) -> int:
+    """Rows per task: about ``BATCHES_PER_WORKER`` tasks per worker (so a slow batch does
+    not leave the others idle), between ``MIN_BATCH_ROWS`` and ``MAX_BATCH_ROWS``."""
+    size = math.ceil(rows / max(1, workers * BATCHES_PER_WORKER))
+    return max(MIN_BATCH_ROWS, min(MAX_BATCH_ROWS, size))
+
+
+def split(items: Sequence[Any], size: int) -> list[list[Any]]:
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+def project(check: Check[Any], rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Each row with only the columns the check reads (an absent column stays absent)."""
+    reads = list(check.reads())
+    return [{c: row[c] for c in reads if c in row} for row in rows]
+
+
+def _worker_init() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class LocalExecutor:
-    """Runs everything on this machine."""
+    """Runs everything on this machine; CPU-bound checks over ``jobs`` processes."""
 
     name = "local"
 
-    def __init__(self, jobs: int | None = None) -> None:
+    def __init__(self, jobs: int | None = None, *, batch_rows: int | None = None) -> None:
         self.jobs = default_jobs() if jobs is None else max(1, jobs)
+        self.batch_rows = batch_rows
+        """Rows per task; None: ``batch_size()``."""
+        self.notes: list[str] = []
+        """Why a check ran inline although it is CPU-bound (once per check)."""
+        self._pool: ProcessPoolExecutor | None = None
+        self._shipments: dict[int, tuple[Check[Any], Shipment | None]] = {}
+        self._isolated = asyncio.Semaphore(self.jobs)
+        """Bounds the lone processes that re-run the batches of a broken pool."""
+
+    def uses_pool(self, check: Check[Any]) -> bool:
+        return self.jobs > 1 and bool(getattr(check, "cpu_bound", False)) and check.scope == "row"
 
     async def evaluate(
         self, check: Check[Any], rows: Sequence[Mapping[str, Any]]
     ) -> list[Evaluated]:
-        return evaluate_all(check, rows)
+        if not rows or not self.uses_pool(check):
+            return evaluate_all(check, rows)
+        shipment = self._shipment(check)
+        if shipment is None:
+            return evaluate_all(check, rows)
+        size = self.batch_rows or batch_size(len(rows), self.jobs)
+        batches = split(project(check, rows), size)
+        results = await asyncio.gather(*(self._run(shipment, batch) for batch in batches))
+        out: list[Evaluated] = []
+        for batch, result in zip(batches, results, strict=True):
+            if isinstance(result, Unavailable):
+                self._inline(check, f"a worker could not rebuild it: {result.reason}")
+                out += evaluate_all(check, batch)
+            else:
+                out += result
+        return out
 
     async def parse(self, parser: Parser, texts: Sequence[str]) -> list[Parsed]:
         return parse_all(parser, texts)
 
     async def aclose(self) -> None:
-        return None
+        pool, self._pool = self._pool, None
+        self._shipments.clear()
+        if pool is not None:
+            await asyncio.to_thread(_shutdown, pool)
+
+    def _shipment(self, check: Check[Any]) -> Shipment | None:
+        """The check's shipment (built once), or None: it runs inline."""
+        known = self._shipments.get(id(check))
+        if known is not None and known[0] is check:
+            return known[1]
+        try:
+            shipment: Shipment | None = ship_check(check, by_value=False)
+        except NotShippable as exc:
+            shipment = None
+            self._note(check, str(exc))
+        self._shipments[id(check)] = (check, shipment)
+        return shipment
+
+    def _inline(self, check: Check[Any], reason: str) -> None:
+        self._shipments[id(check)] = (check, None)
+        self._note(check, reason)
+
+    def _note(self, check: Check[Any], reason: str) -> None:
+        note = f"check '{check.name}' runs inline (not in --jobs worker processes): {reason}"
+        if note not in self.notes:
+            self.notes.append(note)
+
+    async def _run(
+        self, shipment: Shipment, batch: list[dict[str, Any]]
+    ) -> list[Evaluated] | Unavailable:
+        """One batch in the pool. A worker's death breaks the whole pool, and every batch
+        in it with no telling which one killed it: each lost batch runs again once, alone
+        in a process of its own, so only the batch that kills again is lost (as errors)."""
+        pool = self._pool_now()
+        try:
+            return await asyncio.wrap_future(pool.submit(run_checks, shipment, batch))
+        except BrokenProcessPool:
+            if self._pool is pool:
+                self._pool = None
+                pool.shutdown(wait=False, cancel_futures=True)
+        async with self._isolated:
+            solo = self._new_pool(1)
+            try:
+                return await asyncio.wrap_future(solo.submit(run_checks, shipment, batch))
+            except BrokenProcessPool as exc:
+                message = f"BrokenProcessPool: a worker process died on this batch twice ({exc})"
+                return [("error", message) for _ in batch]
+            finally:
+                await asyncio.to_thread(_shutdown, solo)
+
+    def _pool_now(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = self._new_pool(self.jobs)
+        return self._pool
+
+    @staticmethod
+    def _new_pool(workers: int) -> ProcessPoolExecutor:
+        methods = multiprocessing.get_all_start_methods()
+        ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+        if "forkserver" in methods:
+            ctx.set_forkserver_preload(["fdbuild.executors.shipping"])
+        return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init)
+
+
+def _shutdown(pool: ProcessPoolExecutor) -> None:
+    """Cancel what has not started; give running batches ``SHUTDOWN_GRACE_S``, then end
+    the workers (after Ctrl-C a batch of slow rows must not hold the driver's exit)."""
+    processes = list(getattr(pool, "_processes", {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
+        proc.join(SHUTDOWN_GRACE_S)
+    for proc in processes:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in processes:
+        proc.join(SHUTDOWN_GRACE_S)

@@ -1,0 +1,209 @@
+"""The Ray executor (``--executor ray [--ray-address ADDR]``): CPU-bound work as Ray tasks.
+
+What runs on the cluster: the rows of a CPU-bound check (``cpu_bound``) and every parse
+of a generate node's replies, in batches, one Ray task per batch (``ray.remote`` with
+Ray's own retries: no scheduler or sockets of ours). Cheap checks run inline in the
+driver, as with the local executor. Teacher calls never go to the cluster: they stay
+asynchronous HTTP from the driver.
+
+What a worker gets: a ``Shipment`` (``shipping.py``) put once in Ray's object store per
+check or parser: the class by reference (a plugin file by its source bytes), the params,
+and the content of every file the check depends on (``file_deps()``, e.g. the
+``sqlite_exec`` database), which the worker writes to a temporary folder of its own. A
+worker never reads the project or ``.fdbuild/``: a cluster's nodes need fdbuild (the
+same version) installed, nothing else.
+
+What the driver keeps: every key, cache entry, artifact and the lock. A task returns
+its whole batch's results or nothing, so a worker lost mid-batch means Ray runs the
+batch again (``max_retries``), never a row lost or written twice; results are put back
+in input order, so the state on disk is exactly a local build's. A batch Ray gives up on
+(the retries spent) is an error for each of its rows (failed rows, retried by the next
+build); a parse batch it gives up on ends the build, since a parse has no failed state.
+
+ADDR is Ray's own ``address`` (``ray://host:10001``, ``host:6379``, ``auto``); without
+it ``ray.init()`` does what Ray does (``$RAY_ADDRESS``, else a new local Ray, sized by
+``--jobs`` when given). Ray is imported only here, only when asked for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from fdbuild.errors import FdbuildError, SpecError
+from fdbuild.executors.base import Evaluated, Parsed, evaluate_all, parse_all
+from fdbuild.executors.local import batch_size, project, split
+from fdbuild.executors.shipping import (
+    NotShippable,
+    Shipment,
+    Unavailable,
+    run_checks,
+    run_parses,
+    ship_check,
+    ship_parser,
+)
+
+if TYPE_CHECKING:
+    from fdbuild.checks.base import Check
+    from fdbuild.parsers.base import Parser
+
+INSTALL_HINT = "pip install 'fdbuild[ray]'"
+MAX_RETRIES = 3
+"""Times Ray re-runs a batch whose worker died (Ray's own task retries)."""
+
+
+def import_ray() -> Any:
+    """The ``ray`` module, or a ``SpecError`` saying how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise SpecError(
+            f"--executor ray needs Ray, which is not installed: {INSTALL_HINT}"
+        ) from None
+    return ray
+
+
+class RayExecutor:
+    """Runs CPU-bound checks and parses as Ray tasks; connects when built."""
+
+    name = "ray"
+
+    def __init__(
+        self,
+        address: str | None = None,
+        jobs: int | None = None,
+        *,
+        batch_rows: int | None = None,
+        max_retries: int = MAX_RETRIES,
+    ) -> None:
+        self.ray = import_ray()
+        self.address = address
+        self.batch_rows = batch_rows
+        """Rows (or texts) per task; None: ``batch_size()`` over the cluster's CPUs."""
+        self.notes: list[str] = []
+        """Why something ran in the driver although it would go to the cluster."""
+        self.max_retries = max_retries
+        self._owned = False
+        self._connect(jobs)
+        remote = self.ray.remote(max_retries=max_retries, retry_exceptions=False)
+        self._check_task = remote(run_checks)
+        self._parse_task = remote(run_parses)
+        self._refs: dict[int, tuple[Any, Any]] = {}
+        self._cpus: int | None = None
+
+    def _connect(self, jobs: int | None) -> None:
+        ray = self.ray
+        if ray.is_initialized():  # this process is already a Ray driver: use its cluster
+            return
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        kwargs: dict[str, Any] = {"address": self.address, "logging_level": logging.WARNING}
+        if self.address is None and not os.environ.get("RAY_ADDRESS"):
+            kwargs.update(include_dashboard=False, num_cpus=jobs)
+        try:
+            ray.init(**kwargs)
+        except Exception as exc:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError...
+            where = f"the Ray cluster at {self.address}" if self.address else "a local Ray"
+            raise FdbuildError(f"--executor ray: cannot start or reach {where}: {exc}") from None
+        self._owned = True
+
+    async def evaluate(
+        self, check: Check[Any], rows: Sequence[Mapping[str, Any]]
+    ) -> list[Evaluated]:
+        cpu = bool(getattr(check, "cpu_bound", False)) and check.scope == "row"
+        if not rows or not cpu:
+            return evaluate_all(check, rows)
+        ref = self._shipment(check, lambda: ship_check(check, by_value=True))
+        if ref is None:
+            return evaluate_all(check, rows)
+        batches = split(project(check, rows), self._batch(len(rows)))
+        results = await self._gather(self._check_task, ref, batches)
+        out: list[Evaluated] = []
+        for batch, result in zip(batches, results, strict=True):
+            if isinstance(result, Unavailable):
+                self._inline(check, f"a Ray worker could not rebuild it: {result.reason}")
+                out += evaluate_all(check, batch)
+            elif isinstance(result, BaseException):
+                message = f"{type(result).__name__}: {result}"
+                out += [("error", message) for _ in batch]
+            else:
+                out += result
+        return out
+
+    async def parse(self, parser: Parser, texts: Sequence[str]) -> list[Parsed]:
+        if not texts:
+            return []
+        ref = self._shipment(parser, lambda: ship_parser(parser))
+        if ref is None:
+            return parse_all(parser, texts)
+        batches = split(list(texts), self._batch(len(texts)))
+        results = await self._gather(self._parse_task, ref, batches)
+        out: list[Parsed] = []
+        for batch, result in zip(batches, results, strict=True):
+            if isinstance(result, Unavailable):
+                self._inline(parser, f"a Ray worker could not rebuild it: {result.reason}")
+                out += parse_all(parser, batch)
+            elif isinstance(result, BaseException):
+                raise FdbuildError(
+                    f"--executor ray: Ray gave up on a batch of {len(batch)} parses of "
+                    f"parser '{parser.name}' after {self.max_retries} retries: {result}"
+                )
+            else:
+                out += result
+        return out
+
+    async def aclose(self) -> None:
+        self._refs.clear()
+        if self._owned and self.ray.is_initialized():
+            self._owned = False
+            self.ray.shutdown()
+
+    async def _gather(self, task: Any, ref: Any, batches: list[list[Any]]) -> list[Any]:
+        """Every batch as one task; results in order. A task Ray gave up on (worker lost
+        more than ``max_retries`` times) is its exception; an exception the task itself
+        raised (a parser's bug) propagates. Cancelled: the tasks are cancelled too."""
+        refs = [task.remote(ref, batch) for batch in batches]
+        futures = [asyncio.wrap_future(r.future()) for r in refs]
+        try:
+            results = await asyncio.gather(*futures, return_exceptions=True)
+        except asyncio.CancelledError:
+            for r in refs:
+                self.ray.cancel(r)
+            raise
+        for result in results:
+            if isinstance(result, self.ray.exceptions.RayTaskError):
+                raise result
+        return list(results)
+
+    def _batch(self, items: int) -> int:
+        if self.batch_rows:
+            return self.batch_rows
+        if self._cpus is None:
+            self._cpus = max(1, int(self.ray.cluster_resources().get("CPU", 1)))
+        return batch_size(items, self._cpus)
+
+    def _shipment(self, obj: Any, ship: Callable[[], Shipment]) -> Any:
+        """The object-store reference of ``obj``'s shipment (put once), or None: it runs
+        inline (it cannot be shipped; ``notes`` says why)."""
+        known = self._refs.get(id(obj))
+        if known is not None and known[0] is obj:
+            return known[1]
+        try:
+            ref = self.ray.put(ship())
+        except (NotShippable, OSError) as exc:
+            ref = None
+            self._note(obj, str(exc))
+        self._refs[id(obj)] = (obj, ref)
+        return ref
+
+    def _inline(self, obj: Any, reason: str) -> None:
+        self._refs[id(obj)] = (obj, None)
+        self._note(obj, reason)
+
+    def _note(self, obj: Any, reason: str) -> None:
+        what = "parser" if hasattr(obj, "parse") and not hasattr(obj, "evaluate") else "check"
+        note = f"{what} '{obj.name}' runs in the driver, not on Ray: {reason}"
+        if note not in self.notes:
+            self.notes.append(note)
