@@ -1,4 +1,5 @@
-"""``fdbuild build TARGET... [--dry-run] [--offline] [--set K=V]... [--json] [--parent RUN]``"""
+"""``fdbuild build TARGET... [--dry-run] [--offline] [--set K=V]... [--json] [--parent RUN]
+[--jobs N] [--executor local|ray] [--ray-address ADDR]``"""
 
 from __future__ import annotations
 
@@ -47,10 +48,43 @@ def register(sub: Any) -> None:
         help="record RUN as the new run's parent (born-again iterations); default: the target's previous run",
     )
     p.add_argument(
+        "--jobs",
+        type=_positive_int,
+        metavar="N",
+        help="worker processes for CPU-bound gate checks (sqlite_exec, python_tests, "
+        "symbolic math_answer) with --executor local; default: the cores available; "
+        "1: all in this process",
+    )
+    p.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="where CPU-bound checks and reply parsing run: local (this machine, --jobs) "
+        "or ray (Ray tasks over a cluster; pip install 'fdbuild[ray]'); teacher calls, "
+        "the cache and every file stay with this process, the results are the same",
+    )
+    p.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        help="with --executor ray: the cluster to use, as Ray's own address "
+        "(host:6379, ray://host:10001, auto); default: what ray.init() does "
+        "($RAY_ADDRESS, else the cluster `ray start` runs here, else a new local Ray)",
+    )
+    p.add_argument(
         "--json", action="store_true", help="print one JSON summary on stdout at the end"
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=run)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -59,12 +93,19 @@ def run(args: argparse.Namespace) -> int:
     from fdbuild.execute.context import BuildOptions
     from fdbuild.spec.load import Override
 
+    if args.ray_address and args.executor != "ray":
+        from fdbuild.errors import SpecError
+
+        raise SpecError("--ray-address needs --executor ray")
     overrides = [Override.parse(text) for text in args.overrides]
     options = BuildOptions(
         dry_run=args.dry_run,
         offline=args.offline,
         parent=args.parent,
         argv=tuple(["fdbuild", *args.argv]),
+        jobs=args.jobs,
+        executor=args.executor,
+        ray_address=args.ray_address,
     )
     reporter = ConsoleReporter(
         quiet=args.quiet or args.json and not sys.stderr.isatty(), dry_run=args.dry_run

@@ -26,6 +26,12 @@ class BuildOptions:
     identity_check_s: float = field(default_factory=lambda: identity_check_from_env())
     """Seconds between re-checks of the teachers' identities during a build
     (``$FDBUILD_IDENTITY_CHECK_S``, default 10; see fdbuild/execute/identity.py)."""
+    jobs: int | None = None
+    """Worker processes for CPU-bound checks (``--jobs``); None: the cores available."""
+    executor: str = "local"
+    """Where CPU-bound evaluations and parses run: ``local`` or ``ray`` (fdbuild/executors/)."""
+    ray_address: str | None = None
+    """``--ray-address``: Ray's own ``address``; None: ``ray.init()``'s default."""
 
 
 IDENTITY_CHECK_ENV = "FDBUILD_IDENTITY_CHECK_S"

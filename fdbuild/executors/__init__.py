@@ -18,11 +18,10 @@ def make_executor(options: Any) -> Executor:
     """The executor ``options`` (a ``BuildOptions``) asks for: ``local`` (default) or
     ``ray``. Options a build made before they existed (no attribute) mean local."""
     kind = getattr(options, "executor", "local") or "local"
-    jobs = getattr(options, "jobs", None)
     if kind == "ray":
         from fdbuild.executors.ray_ import RayExecutor
 
-        return RayExecutor(address=getattr(options, "ray_address", None), jobs=jobs)
+        return RayExecutor(address=getattr(options, "ray_address", None))
     from fdbuild.executors.local import LocalExecutor
 
-    return LocalExecutor(jobs=jobs)
+    return LocalExecutor(jobs=getattr(options, "jobs", None))

@@ -21,8 +21,9 @@ in input order, so the state on disk is exactly a local build's. A batch Ray giv
 build); a parse batch it gives up on ends the build, since a parse has no failed state.
 
 ADDR is Ray's own ``address`` (``ray://host:10001``, ``host:6379``, ``auto``); without
-it ``ray.init()`` does what Ray does (``$RAY_ADDRESS``, else a new local Ray, sized by
-``--jobs`` when given). Ray is imported only here, only when asked for.
+it ``ray.init()`` does what Ray does: ``$RAY_ADDRESS``, else the cluster ``ray start``
+left on this machine, else a new local Ray over all its cores (``--jobs`` is the local
+executor's; a Ray cluster's size is its own). Ray is imported only here, when asked for.
 """
 
 from __future__ import annotations
@@ -74,7 +75,6 @@ class RayExecutor:
     def __init__(
         self,
         address: str | None = None,
-        jobs: int | None = None,
         *,
         batch_rows: int | None = None,
         max_retries: int = MAX_RETRIES,
@@ -87,21 +87,21 @@ class RayExecutor:
         """Why something ran in the driver although it would go to the cluster."""
         self.max_retries = max_retries
         self._owned = False
-        self._connect(jobs)
+        self._connect()
         remote = self.ray.remote(max_retries=max_retries, retry_exceptions=False)
         self._check_task = remote(run_checks)
         self._parse_task = remote(run_parses)
         self._refs: dict[int, tuple[Any, Any]] = {}
         self._cpus: int | None = None
 
-    def _connect(self, jobs: int | None) -> None:
+    def _connect(self) -> None:
         ray = self.ray
         if ray.is_initialized():  # this process is already a Ray driver: use its cluster
             return
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         kwargs: dict[str, Any] = {"address": self.address, "logging_level": logging.WARNING}
-        if self.address is None and not os.environ.get("RAY_ADDRESS"):
-            kwargs.update(include_dashboard=False, num_cpus=jobs)
+        if self.address is None:  # a Ray of our own, if none runs: no dashboard for it
+            kwargs["include_dashboard"] = False
         try:
             ray.init(**kwargs)
         except Exception as exc:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError...
