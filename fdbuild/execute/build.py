@@ -226,12 +226,17 @@ def _target_run(
         n: _node_record(graph.nodes[r], run.results[r]) for n, r in zip(results, refs, strict=True)
     }
     teachers = {}
+    hosts: dict[str, Any] = {}  # per teacher, per host: requests, failures, latency
+    host_report = getattr(run, "hosts", None) or {}
     used = {r.target for r in refs}
     for (tname, teacher), identity in run.identities.items():
         if tname in used:  # upstream targets' teachers too: --offline needs their digests
             spec = graph.targets[tname].spec.teachers[teacher]
             label = teacher if tname == name else f"{tname}#{teacher}"
             teachers[label] = {**identity, "key": TeacherPool.offline_key(spec)}
+            report = host_report.get(f"{tname}#{teacher}") or host_report.get(teacher)
+            if report:
+                hosts[label] = report
     previous = lock.get("targets", {}).get(name, {}).get("run")
     parent = ctx.options.parent
     record = {
@@ -250,6 +255,7 @@ def _target_run(
         "overrides": [o.text for o in overrides],
         "offline": ctx.options.offline,
         "teachers": teachers,
+        **({"hosts": hosts} if hosts else {}),
         "nodes": nodes,
         "node_order": list(nodes),  # build order; the JSON file sorts "nodes" by name
         "failures": failures,

@@ -135,6 +135,35 @@ def _teacher_lines(record: Record) -> list[str]:
     return _table(("teacher", "provider", "model", "digest", "server"), rows) if rows else []
 
 
+def _host_lines(record: Record) -> list[str]:
+    """Per teacher and host: requests, failures, times benched, latency p50/p95. Shown
+    for a teacher of several hosts, or one whose host failed or was benched."""
+    rows = []
+    for name, hosts in sorted((record.get("hosts") or {}).items()):
+        if not isinstance(hosts, list):
+            continue
+        if len(hosts) == 1 and not (hosts[0].get("failures") or hosts[0].get("benched")):
+            continue  # one server that never failed: the teacher line says it all
+        for h in hosts:
+            rows.append(
+                (
+                    name,
+                    h.get("url") or "-",
+                    _num(h.get("concurrency")),
+                    _num(h.get("requests")),
+                    _num(h.get("failures")),
+                    _num(h.get("benched")),
+                    _num(h.get("p50_s"), 3),
+                    _num(h.get("p95_s"), 3),
+                    h.get("excluded") or "",
+                )
+            )
+    if not rows:
+        return []
+    headers = ("teacher", "host", "conc", "requests", "failed", "benched", "p50_s", "p95_s", "")
+    return _table(headers, rows, right=tuple(range(2, 8)))
+
+
 def _param_lines(recipe: Mapping[str, Any]) -> list[str]:
     """A recipe as ``key  value`` lines; texts as indented blocks, unset values left out."""
     lines: list[str] = []
@@ -237,8 +266,8 @@ def _timing_lines(timing: Mapping[str, Any]) -> list[str]:
 
 
 def render_show(record: Record, *, max_failures: int = 50) -> str:
-    """One run's record: header, teachers, resolved parameters per node, per-node counts,
-    the quality and timing reports, and failures."""
+    """One run's record: header, teachers (and their hosts), resolved parameters per node,
+    per-node counts, the quality and timing reports, and failures."""
     totals = record.get("totals") or {}
     lines = [
         f"run       {record['run_id']}",
@@ -274,6 +303,9 @@ def render_show(record: Record, *, max_failures: int = 50) -> str:
     teachers = _teacher_lines(record)
     if teachers:
         lines += ["", *teachers]
+    hosts = _host_lines(record)
+    if hosts:
+        lines += ["", "hosts", *[f"  {line}" for line in hosts]]
     order = node_order(record)
     lines += ["", "parameters"]
     for name in order:
