@@ -1,11 +1,21 @@
-"""Walk the graph in dependency order and build each node, reusing what did not change.
+"""Build the graph as a dataflow, reusing what did not change.
 
-Per node: compute its recipe (everything that determines its output), then
+Every node runs as its own task from the start; independent branches run at the same
+time. Per node: compute its recipe (everything that determines its output), then
 ``memo key = hash(recipe, input digests)``. A memo hit whose artifact exists is reused
-without touching a single row (node-level memo); otherwise the node's module runs,
-looking up each row in the row cache. A node whose output digest is unchanged leaves
-everything downstream a memo hit (early cutoff). Only nodes without failures are
-memoised, so failed rows are retried next build.
+without touching a single row (node-level memo); otherwise the node's kind
+(``fdbuild.nodes``) runs, looking up each row in the row cache. A node whose output digest
+is unchanged leaves everything downstream a memo hit (early cutoff). Only nodes without
+failures are memoised, so failed rows are retried next build.
+
+A node being computed whose kind streams hands its rows, in their final order and in
+chunks through bounded buffers (``streams.py``), to the consumers that stream too: a gate
+or a judge starts on the first finished generations while the rest are still being
+asked. Such a consumer learns its input's digest only at the end; its memo key, and a memo
+hit, are decided then (a hit discards what it wrote: the rows were the same). A node that
+needs all of its input (vote, pairs, compare, a table-scope gate, an export) waits for
+the finished artifact. Every row a node writes, and so every digest, is what the
+sequential walk this engine replaced wrote (``tests/func/test_engine_digests.py``).
 """
 
 from __future__ import annotations
@@ -13,25 +23,21 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from fdbuild.checks.judge import JudgeCheck
 from fdbuild.errors import ArtifactCorrupt
 from fdbuild.events import Progress
-from fdbuild.execute.context import BuildContext, Failure, NodeResult, NodeStats
+from fdbuild.execute.context import BuildContext, NodeResult, NodeStats
 from fdbuild.execute.explain import explain
 from fdbuild.execute.identity import IdentityWatch
 from fdbuild.execute.io import Outputs
 from fdbuild.execute.signals import sigterm_cancels
+from fdbuild.execute.streams import ArtifactInput, Input, Sink, Stream
 from fdbuild.execute.teachers import TeacherPool
+from fdbuild.execute.workers import run_together
 from fdbuild.execute.write_errors import writing
 from fdbuild.keys import content_hash
-from fdbuild.nodes import export as export_mod
-from fdbuild.nodes import source as source_mod
-from fdbuild.nodes.gate import gate_recipe, run_gate
-from fdbuild.nodes.generate import generate_recipe, run_generate
-from fdbuild.nodes.select import run_select, select_recipe
+from fdbuild.nodes.base import NodeKind, Outcome, kind_of
 from fdbuild.spec.graph import Graph, GraphNode, NodeRef
 from fdbuild.store.rowcache import MEMO
 
@@ -44,7 +50,25 @@ class GraphRun:
 
     results: dict[NodeRef, NodeResult] = field(default_factory=dict)
     identities: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    hosts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """Per teacher, per host: requests, failures, latency (a pool of hosts)."""
     interrupted: bool = False
+
+
+class _Slot:
+    """A node's place in the running graph: ``started`` is set to its ``Stream`` when
+    consumers can read it live, or to its result when it is done; ``finished`` to its
+    result."""
+
+    def __init__(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.started: asyncio.Future[Stream | NodeResult] = loop.create_future()
+        self.finished: asyncio.Future[NodeResult] = loop.create_future()
+
+    def finish(self, result: NodeResult) -> None:
+        if not self.started.done():
+            self.started.set_result(result)
+        self.finished.set_result(result)
 
 
 class Build:
@@ -79,11 +103,16 @@ class Build:
             interval_s=ctx.options.identity_check_s,
             enabled=not (ctx.options.dry_run or ctx.options.offline),
         )
+        from fdbuild.executors import make_executor
+
+        self.executor = make_executor(ctx.options)
         self.stop_error: BaseException | None = None
         self._task: asyncio.Task[Any] | None = None
         self.run = GraphRun()
+        self._slots: dict[NodeRef, _Slot] = {}
+        self._healing: dict[NodeRef, asyncio.Lock] = {}
         self._progress: dict[NodeRef, Progress] = {}
-        self._last_report = 0.0
+        self._last_report: dict[str, float] = {}
 
     # progress ---------------------------------------------------------------------
     def progress_for(self, node: GraphNode) -> Progress:
@@ -93,24 +122,26 @@ class Build:
         return p
 
     def report(self, progress: Progress) -> None:
+        """At most five updates a second per node (nodes run at the same time)."""
         now = time.perf_counter()
-        if now - self._last_report >= 0.2:
-            self._last_report = now
+        if now - self._last_report.get(progress.node, 0.0) >= 0.2:
+            self._last_report[progress.node] = now
             self.reporter.progress(progress)
 
-    # the walk ---------------------------------------------------------------------
+    # the dataflow -----------------------------------------------------------------
     async def execute(self) -> GraphRun:
         """Run every node, then confirm the teachers' identities once more.
 
         ``stop(error)`` (SIGTERM, a teacher that changed) cancels this task at its next
-        ``await``; the cancellation reaches every worker, and ``error`` is raised here."""
+        ``await``; the cancellation reaches every node and worker, and ``error`` is raised
+        here."""
         self._task = asyncio.current_task()
         watcher = asyncio.create_task(self.watch.loop(self.stop)) if self.watch.enabled else None
         try:
             with sigterm_cancels(self.stop):
                 try:
-                    for ref in self.graph.order:
-                        await self.run_node(self.graph.nodes[ref])
+                    self._slots = {ref: _Slot() for ref in self.graph.order}
+                    await run_together(*(self._run_slot(ref) for ref in self.graph.order))
                     await self.watch.check()
                 except asyncio.CancelledError:
                     if self.stop_error is not None:
@@ -121,7 +152,11 @@ class Build:
                 self.watch.close()  # ends even if the cancellation below is lost
                 watcher.cancel()
                 await asyncio.gather(watcher, return_exceptions=True)
+            self.run.hosts = _host_report(self.teachers)
+            await self.executor.aclose()
             await self.teachers.aclose()
+        order = {ref: i for i, ref in enumerate(self.graph.order)}
+        self.run.results = dict(sorted(self.run.results.items(), key=lambda kv: order[kv[0]]))
         return self.run
 
     def stop(self, error: BaseException) -> None:
@@ -131,12 +166,44 @@ class Build:
             if self._task is not None and not self._task.done():
                 self._task.cancel()
 
-    async def run_node(self, node: GraphNode) -> None:
-        inputs = [self.run.results[r] for r in node.inputs]
+    async def _run_slot(self, ref: NodeRef) -> None:
+        slot = self._slots[ref]
+        result = await self.run_node(self.graph.nodes[ref], slot)
+        self.run.results[ref] = result
+        slot.finish(result)
+
+    async def _inputs(self, node: GraphNode, kind: NodeKind) -> list[Input | NodeResult]:
+        """Each input as a live stream (when this node streams and its upstream is being
+        computed) or as a finished result."""
+        streams = self._streams(node, kind)
+        got: list[Input | NodeResult] = []
+        for ref in node.inputs:
+            state = await (self._slots[ref].started if streams else self._slots[ref].finished)
+            got.append(state.input_for(node.ref, ref) if isinstance(state, Stream) else state)
+        return got
+
+    def _streams(self, node: GraphNode, kind: NodeKind) -> bool:
+        """Whether ``node`` reads its input live: a streaming kind, one input, a build that
+        writes (a dry run knows rows only once they are all counted)."""
+        return len(node.inputs) == 1 and not self.options.dry_run and kind.streams(node)
+
+    def _readers(self, node: GraphNode, kind: NodeKind) -> list[NodeRef]:
+        """The consumers that will read ``node`` live, if it is computed."""
+        if self.options.dry_run or not kind.streams(node):
+            return []
+        return [
+            c.ref
+            for c in self.graph.nodes.values()
+            if node.ref in c.inputs and self._streams(c, kind_of(c.kind))
+        ]
+
+    async def run_node(self, node: GraphNode, slot: _Slot | None = None) -> NodeResult:
+        kind = kind_of(node.kind)
         stats = NodeStats()
         t0 = time.perf_counter()
-        if any(r.pending for r in inputs):
-            self.run.results[node.ref] = NodeResult(
+        got = await self._inputs(node, kind) if slot is not None else self._finished(node)
+        if any(isinstance(g, NodeResult) and g.pending for g in got):
+            return NodeResult(
                 None,
                 0,
                 {},
@@ -146,64 +213,176 @@ class Build:
                 pending=True,
                 reasons=["waits for upstream rows to be generated"],
             )
-            return
-        recipe = await self.recipe(node)
-        input_digests = [r.digest for r in inputs]
+        recipe = await kind.recipe(self, node)
+        live = [g for g in got if isinstance(g, Input) and g.live]
+        if live:
+            return await self._compute_live(node, kind, recipe, got, stats, slot, t0)
+        finished = [g for g in got if isinstance(g, NodeResult)]
+        input_digests = [r.digest for r in finished]
         key = content_hash({"node": recipe, "inputs": input_digests})
         reasons = explain(self.previous.get(node.ref), recipe, input_digests)
-        stats.rows_in = sum(r.rows for r in inputs)
+        stats.rows_in = sum(r.rows for r in finished)
         memo = self.cache.get(MEMO, key)
-        if memo is not None and self._memo_valid(node, memo):
-            stats.memo_hit = True
-            stats.cached = memo.get("units", memo["rows"])
-            stats.rows_out = memo["rows"]
-            stats.extra.update(memo.get("extra", {}))
+        if memo is not None and kind.memo_valid(self, node, memo):
             self.reporter.node_reused(str(node.ref), memo["rows"])
-            result = NodeResult(
-                memo["digest"], memo["rows"], recipe, key, input_digests, stats, reasons=reasons
+            return self._reused(memo, recipe, key, input_digests, stats, reasons)
+        self.reporter.node_started(str(node.ref), node.kind, "; ".join(reasons))
+        if node.inputs and kind.reads_inputs(self):
+            key, input_digests = await self._intact_inputs(node, recipe, key, input_digests)
+        inputs: list[Input] = [
+            ArtifactInput(self.outputs, d, ref)
+            for d, ref in zip(input_digests, node.inputs, strict=True)
+            if d is not None
+        ]
+        readers = self._readers(node, kind) if slot is not None else []
+        stream = Stream(readers, expected_rows=_expected(kind, node, stats)) if readers else None
+        sink = Sink(self.outputs, stream, on_open=slot.started.set_result if slot else None)
+        with writing(*kind.write_target(self, node, input_digests)):
+            outcome = await self._run_kind(kind, node, recipe, inputs, sink, stats)
+            result = self._result(outcome, sink, recipe, key, input_digests, stats)
+        result.reasons = reasons
+        self._memoise(node, kind, result, stats)
+        return await self._finished_node(node, result, stats, t0, stream, slot)
+
+    async def _compute_live(
+        self,
+        node: GraphNode,
+        kind: NodeKind,
+        recipe: dict[str, Any],
+        got: list[Input | NodeResult],
+        stats: NodeStats,
+        slot: _Slot | None,
+        t0: float,
+    ) -> NodeResult:
+        """A node reading its input while the upstream is still being computed. Its key,
+        and so its memo, is known only when the input's digest is: a hit then throws away
+        what was written (the same rows) and is reported as reused."""
+        (source,) = [g for g in got if isinstance(g, Input)]
+        self.reporter.node_started(str(node.ref), node.kind, f"streams from '{source.ref}'")
+        readers = self._readers(node, kind)
+        stream = Stream(readers, expected_rows=source.expected_rows()) if readers else None
+        assert slot is not None
+        sink = Sink(self.outputs, stream, on_open=slot.started.set_result)
+        with writing(*kind.write_target(self, node, [])):
+            outcome = await self._run_kind(kind, node, recipe, [source], sink, stats)
+            input_digests = [source.digest]
+            key = content_hash({"node": recipe, "inputs": input_digests})
+            result = self._result(outcome, sink, recipe, key, input_digests, stats)
+        result.reasons = explain(self.previous.get(node.ref), recipe, input_digests)
+        memo = self.cache.get(MEMO, key)
+        if (
+            memo is not None
+            and memo.get("digest") == result.digest
+            and not result.failures
+            and kind.memo_valid(self, node, memo)
+        ):
+            reused = self._reused(memo, recipe, key, input_digests, NodeStats(), result.reasons)
+            reused.stats.wall_s = time.perf_counter() - t0
+            self.run.results[node.ref] = reused  # before any consumer can finish
+            if stream is not None:
+                await stream.close(result.digest)
+            self.reporter.node_finished(str(node.ref), reused.stats.summary())
+            return reused
+        self._memoise(node, kind, result, stats)
+        return await self._finished_node(node, result, stats, t0, stream, slot)
+
+    async def _run_kind(
+        self,
+        kind: NodeKind,
+        node: GraphNode,
+        recipe: dict[str, Any],
+        inputs: list[Input],
+        sink: Sink,
+        stats: NodeStats,
+    ) -> Outcome:
+        try:
+            outcome = await kind.run(self, node, recipe, inputs, sink, stats)
+            await sink.drain(final=True)
+            return outcome
+        except BaseException:
+            if sink.writer is not None:
+                sink.writer.abort()  # nothing half-written is ever published
+            raise
+
+    def _result(
+        self,
+        outcome: Outcome,
+        sink: Sink,
+        recipe: dict[str, Any],
+        key: str,
+        input_digests: list[str | None],
+        stats: NodeStats,
+    ) -> NodeResult:
+        writer = outcome.writer or sink.writer
+        failures = outcome.failures
+        if outcome.pending:
+            if writer is not None:
+                writer.abort()
+            return NodeResult(None, 0, recipe, key, input_digests, stats, failures, pending=True)
+        if writer is None:  # an export: files outside the store
+            return NodeResult(
+                outcome.digest, outcome.rows, recipe, key, input_digests, stats, failures
             )
-        else:
-            self.reporter.node_started(str(node.ref), node.kind, "; ".join(reasons))
-            with writing(*self._write_target(node, input_digests)):
-                result = await self._compute(node, recipe, key, input_digests, stats)
-            result.reasons = reasons
-            if (
-                not self.options.dry_run
-                and not result.failures
-                and result.digest
-                and not result.pending
-            ):
-                memo = {
-                    "digest": result.digest,
-                    "rows": result.rows,
-                    "units": stats.cached + stats.computed,
-                    "extra": {k: v for k, v in stats.extra.items() if k in _MEMO_EXTRA},
-                }
-                if node.kind == "export":
-                    memo["stamp"] = export_mod.file_stamp(node)
-                self.watch.put(None, MEMO, result.key, memo)  # result.key: see _intact_inputs
+        try:
+            digest, rows = writer.finish()
+        except BaseException:
+            writer.abort()  # a full disk: no temp file left behind
+            raise
+        self.outputs.keep(writer, digest)
+        return NodeResult(digest, rows, recipe, key, input_digests, stats, failures)
+
+    def _reused(
+        self,
+        memo: dict[str, Any],
+        recipe: dict[str, Any],
+        key: str,
+        input_digests: list[str | None],
+        stats: NodeStats,
+        reasons: list[str],
+    ) -> NodeResult:
+        stats.memo_hit = True
+        stats.cached = memo.get("units", memo["rows"])
+        stats.rows_out = memo["rows"]
+        stats.extra.update(memo.get("extra", {}))
+        return NodeResult(
+            memo["digest"], memo["rows"], recipe, key, input_digests, stats, reasons=reasons
+        )
+
+    def _memoise(
+        self, node: GraphNode, kind: NodeKind, result: NodeResult, stats: NodeStats
+    ) -> None:
+        if self.options.dry_run or result.failures or not result.digest or result.pending:
+            return
+        memo = {
+            "digest": result.digest,
+            "rows": result.rows,
+            "units": stats.cached + stats.computed,
+            "extra": {k: v for k, v in stats.extra.items() if k in _MEMO_EXTRA},
+            **kind.memo_extra(node),
+        }
+        self.watch.put(None, MEMO, result.key, memo)  # result.key: see _intact_inputs
+
+    async def _finished_node(
+        self,
+        node: GraphNode,
+        result: NodeResult,
+        stats: NodeStats,
+        t0: float,
+        stream: Stream | None,
+        slot: _Slot | None,
+    ) -> NodeResult:
         stats.rows_out = result.rows
         stats.wall_s = time.perf_counter() - t0
-        self.run.results[node.ref] = result
-        if not stats.memo_hit:
-            self.reporter.node_finished(str(node.ref), stats.summary())
+        if stream is not None:
+            if slot is not None:
+                self.run.results[node.ref] = result  # before any consumer can finish
+            await stream.close(result.digest)
+        self.reporter.node_finished(str(node.ref), stats.summary())
+        return result
 
-    def _write_target(self, node: GraphNode, input_digests: list[str | None]) -> tuple[Path, Any]:
-        """Where a node writes (for a disk-full message) and an estimate of what it needs:
-        about the size of its inputs (an output holds their rows, and more columns)."""
-        if node.kind == "export":
-            return node.target.resolve_path(node.spec.path).parent, None
-
-        def inputs_size() -> int | None:
-            paths = [self.ctx.artifacts.path(d) for d in input_digests if d]
-            return sum(p.stat().st_size for p in paths if p.exists()) or None
-
-        return self.ctx.artifacts.directory, inputs_size
-
-    def _memo_valid(self, node: GraphNode, memo: dict[str, Any]) -> bool:
-        if node.kind == "export":
-            return self.options.dry_run or export_mod.export_is_current(node, memo)
-        return self.outputs.available(memo["digest"], node=str(node.ref))
+    # damaged inputs ---------------------------------------------------------------
+    def _finished(self, node: GraphNode) -> list[Input | NodeResult]:
+        return [self.run.results[r] for r in node.inputs]
 
     async def _intact_inputs(
         self, node: GraphNode, recipe: dict[str, Any], key: str, input_digests: list[str | None]
@@ -218,8 +397,7 @@ class Build:
             digest = input_digests[i]
             if digest is None or self.outputs.verify(digest, node=str(ref)):
                 continue
-            await self.run_node(self.graph.nodes[ref])
-            healed = self.run.results[ref].digest
+            healed = await self._heal(ref)
             if healed is not None and not self.outputs.verify(healed, node=str(ref)):
                 raise ArtifactCorrupt(
                     f"artifact {healed} of node '{ref}' is damaged right after being "
@@ -234,101 +412,30 @@ class Build:
             key = content_hash({"node": recipe, "inputs": input_digests})
         return key, input_digests
 
-    async def recipe(self, node: GraphNode) -> dict[str, Any]:
-        kind = node.kind
-        if kind == "source":
-            return source_mod.source_recipe(self.ctx, node)
-        if kind == "generate":
-            identity = await self.teachers.identity(node.target, node.spec.teacher)
-            self.watch.track(node.target, node.spec.teacher)
-            self.run.identities[(node.target.name, node.spec.teacher)] = identity.record()
-            return generate_recipe(node, identity)
-        if kind == "gate":
-            judge = None
-            if getattr(node.check, "needs_teacher", False):
-                assert isinstance(node.check, JudgeCheck)  # the one check that needs_teacher
-                teacher = node.check.params.teacher
-                identity = await self.teachers.identity(node.target, teacher)
-                self.watch.track(node.target, teacher)
-                self.run.identities[(node.target.name, teacher)] = identity.record()
-                judge = identity.key_parts()
-            return gate_recipe(node, judge)
-        if kind == "select":
-            return select_recipe(node)
-        if kind == "export":
-            return export_mod.export_recipe(self, node)
-        if kind == "vote":
-            from fdbuild.nodes.vote import vote_recipe
-
-            return vote_recipe(node)
-        if kind == "compare":
-            from fdbuild.nodes.compare import compare_recipe
-
-            return compare_recipe(node)
-        from fdbuild.nodes.pairs import pairs_recipe
-
-        return pairs_recipe(node)
-
-    async def _compute(
-        self,
-        node: GraphNode,
-        recipe: dict[str, Any],
-        key: str,
-        input_digests: list[str | None],
-        stats: NodeStats,
-    ) -> NodeResult:
-        kind = node.kind
-        failures: list[Failure] = []
-        if node.inputs and not (kind == "export" and self.options.dry_run):
-            key, input_digests = await self._intact_inputs(node, recipe, key, input_digests)
-        if kind == "export":
-            if self.options.dry_run:  # would write every input row
-                return NodeResult(None, stats.rows_in, recipe, key, input_digests, stats)
-            digest, rows = export_mod.run_export(self, node, _input(input_digests))
-            stats.computed = rows
-            return NodeResult(digest, rows, recipe, key, input_digests, stats)
-        if kind == "source":
-            table = source_mod.read_table(node, recipe)
-            writer = self.outputs.writer(source_mod.table_schema(table))
-            stats.rows_in = source_mod.write_rows(node, table, writer)
-            stats.computed = stats.rows_in
-        elif kind == "generate":
-            stats.rows_in = 0
-            writer, failures = await run_generate(self, node, recipe, _input(input_digests), stats)
-        elif kind == "gate":
-            stats.rows_in = 0
-            writer, failures = await run_gate(self, node, recipe, _input(input_digests), stats)
-        elif kind == "select":
-            stats.rows_in = 0
-            writer = run_select(self, node, _input(input_digests), stats)
-        elif kind == "vote":
-            from fdbuild.nodes.vote import run_vote
-
-            stats.rows_in = 0
-            writer = run_vote(self, node, _input(input_digests), stats)
-        elif kind == "compare":
-            from fdbuild.nodes.compare import run_compare
-
-            stats.rows_in = 0
-            writer = run_compare(self, node, input_digests, stats)
-        else:
-            from fdbuild.nodes.pairs import run_pairs
-
-            stats.rows_in = 0
-            writer = run_pairs(self, node, _input(input_digests), stats)
-        if writer is None:
-            return NodeResult(None, 0, recipe, key, input_digests, stats, failures, pending=True)
-        digest, rows = writer.finish()
-        self.outputs.keep(writer, digest)
-        return NodeResult(digest, rows, recipe, key, input_digests, stats, failures)
+    async def _heal(self, ref: NodeRef) -> str | None:
+        """Build ``ref`` again (no consumer reads it live), once however many consumers
+        found its artifact damaged."""
+        lock = self._healing.setdefault(ref, asyncio.Lock())
+        async with lock:
+            known = self.run.results[ref].digest
+            if known is not None and self.outputs.verify(known, node=str(ref)):
+                return known  # another consumer healed it meanwhile
+            self.run.results[ref] = await self.run_node(self.graph.nodes[ref])
+            return self.run.results[ref].digest
 
 
-def _input(input_digests: list[str | None]) -> str:
-    """The digest of a node's one input. Only a dry-run export has none (it writes nothing),
-    and a node reading one cannot run on it."""
-    digest = input_digests[0]
-    assert digest is not None, "dry run: the input is an export, which has no output digest"
-    return digest
+def _expected(kind: NodeKind, node: GraphNode, stats: NodeStats) -> int | None:
+    """Rows a streaming node will write, when its input says (a generate: rows x n x
+    profiles); for a consumer's progress only."""
+    if node.kind == "generate":
+        profiles = len(node.spec.profiles or {}) or 1
+        return stats.rows_in * node.spec.n * profiles
+    return stats.rows_in or None
+
+
+def _host_report(teachers: TeacherPool) -> dict[str, list[dict[str, Any]]]:
+    report = getattr(teachers, "host_report", None)
+    return dict(report()) if callable(report) else {}
 
 
 def execute_graph(

@@ -50,15 +50,21 @@ class WorkerPool(Generic[T]):
             await self.queue.put(_DONE)
 
     async def run(self, produce: Callable[[Put[T]], Awaitable[None]]) -> None:
-        tasks = [asyncio.create_task(self._producer(produce))]
-        tasks += [asyncio.create_task(self._worker()) for _ in range(self.workers)]
-        try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-            for task in tasks:  # in order: the producer's error first, then the workers'
-                if task in done and not task.cancelled() and task.exception() is not None:
-                    raise task.exception()  # type: ignore[misc]
-        finally:
-            for task in tasks:
-                task.cancel()
-            # Wait for the cancelled tasks, so none outlives the node (or the loop).
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await run_together(self._producer(produce), *(self._worker() for _ in range(self.workers)))
+
+
+async def run_together(*coros: Awaitable[None]) -> None:
+    """Run ``coros`` as tasks until all end. The first exception (in the order given: a
+    producer's before its workers') cancels the others and is raised; so is a
+    cancellation of the caller. No task outlives the call."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in tasks:
+            if task in done and not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+    finally:
+        for task in tasks:
+            task.cancel()
+        # Wait for the cancelled tasks, so none outlives the node (or the loop).
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -25,6 +25,8 @@ from typing import Any
 from fdbuild import columns as C
 from fdbuild.agreement import pass_rate, score_agreement, verdict_agreement
 from fdbuild.execute.context import NodeStats
+from fdbuild.execute.streams import Input, Sink
+from fdbuild.nodes.base import NodeKind, Outcome
 from fdbuild.spec.graph import GraphNode, compare_columns
 
 
@@ -140,3 +142,22 @@ def run_compare(build: Any, node: GraphNode, digests: list[str | None], stats: N
             row[f"b_{C.COMPLETION}"] = y.get(C.COMPLETION)
         writer.write(row)
     return writer
+
+
+class CompareKind(NodeKind):
+    name = "compare"
+
+    async def recipe(self, build: Any, node: GraphNode) -> dict[str, Any]:
+        return compare_recipe(node)
+
+    async def run(
+        self,
+        build: Any,
+        node: GraphNode,
+        recipe: dict[str, Any],
+        inputs: list[Input],
+        sink: Sink,
+        stats: NodeStats,
+    ) -> Outcome:
+        stats.rows_in = 0
+        return Outcome(writer=run_compare(build, node, [i.digest for i in inputs], stats))

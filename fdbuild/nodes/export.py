@@ -23,8 +23,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from fdbuild.execute.context import NodeStats
+from fdbuild.execute.streams import Input, Sink
 from fdbuild.exports import card, export_version, exporter_class
 from fdbuild.keys import content_hash, file_digest
+from fdbuild.nodes.base import NodeKind, Outcome, only_digest
 from fdbuild.spec.export_paths import check_export_paths
 from fdbuild.spec.graph import GraphNode
 from fdbuild.store.atomic import atomic_write_text
@@ -154,3 +157,41 @@ def export_is_current(node: GraphNode, memo: dict) -> bool:
     # a lost, edited or stale one is written again from the manifests, nothing re-exported.
     card.write_card(path.parent)
     return True
+
+
+class ExportKind(NodeKind):
+    """Writes files outside the store: its memo holds their digest and a file stamp."""
+
+    name = "export"
+
+    async def recipe(self, build: Any, node: GraphNode) -> dict[str, Any]:
+        return export_recipe(build, node)
+
+    async def run(
+        self,
+        build: Any,
+        node: GraphNode,
+        recipe: dict[str, Any],
+        inputs: list[Input],
+        sink: Sink,
+        stats: NodeStats,
+    ) -> Outcome:
+        if build.options.dry_run:  # would write every input row
+            return Outcome(digest=None, rows=stats.rows_in)
+        digest, rows = run_export(build, node, only_digest(inputs))
+        stats.computed = rows
+        return Outcome(digest=digest, rows=rows)
+
+    def memo_valid(self, build: Any, node: GraphNode, memo: dict[str, Any]) -> bool:
+        return bool(build.options.dry_run or export_is_current(node, memo))
+
+    def memo_extra(self, node: GraphNode) -> dict[str, Any]:
+        return {"stamp": file_stamp(node)}
+
+    def reads_inputs(self, build: Any) -> bool:
+        return not build.options.dry_run
+
+    def write_target(
+        self, build: Any, node: GraphNode, input_digests: list[str | None]
+    ) -> tuple[Path, Any]:
+        return node.target.resolve_path(node.spec.path).parent, None

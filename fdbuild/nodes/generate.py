@@ -1,16 +1,19 @@
-"""``generate`` nodes: render, key, look up, ask the teacher for the misses, assemble.
+"""``generate`` nodes: render, key, look up, ask the teacher for the misses, write in order.
 
-Two streamed passes over the input, so memory stays bounded:
-
-1. For every (row, profile, candidate) render the request and compute its key. Hits
-   are counted; misses go on a bounded queue that ``concurrency`` workers drain. Each
-   finished generation is put in the row cache the moment it returns. Failures and
-   truncations are recorded on the run and never cached. Anything a worker raises
-   (a failed cache write: disk full) cancels the other workers and the producer and
-   ends the build with that error (``WorkerPool``); nothing hangs on a full queue.
-2. Read every result back from the cache and write the output rows. A cached reply that
-   is not valid Unicode (written by an older fdbuild) is dropped from the cache and
-   recorded as a failure ``invalid_text``, so the next build asks for it again.
+One streamed pass over the input (live from the upstream, or from its artifact): for
+every (row, profile, candidate) render the request and compute its key once. A hit takes
+its place in the output order at once; a miss goes to one of the teacher's workers (as
+many as the teacher takes at once, over all of its hosts). Each finished generation is
+put in the row cache the moment it returns, then its row is written, in input order, as
+soon as the rows before it are (``OrderedWork``: at most a bounded window of replies
+waits, so memory stays bounded). Rows are passed on in chunks whenever the next reply is
+not in yet, so a judge downstream starts on the first ones. Failures and truncations are
+recorded on the run and never cached. Anything a worker raises (a failed cache write:
+disk full) cancels the other workers and the producer and ends the build with that
+error; nothing hangs on a full queue. A cached reply that is not valid Unicode (written
+by an older fdbuild) is dropped from the cache and recorded as a failure
+``invalid_text``, so the next build asks for it again. Two rows asking the very same
+request while it is in flight share one call.
 
 A generation key holds the teacher (provider, tag, digest), the exact messages, every
 option sent (with the per-candidate seed ``seed + k``), the candidate index and
@@ -19,6 +22,7 @@ profile, the output format, think/logprobs flags, and the key-schema version.
 
 from __future__ import annotations
 
+import asyncio
 import pickle
 import time
 from collections.abc import Iterator
@@ -28,12 +32,13 @@ from typing import TYPE_CHECKING, Any
 from fdbuild import columns as C
 from fdbuild.errors import OfflineMiss, TeacherCallError
 from fdbuild.execute.context import Failure, NodeStats
+from fdbuild.execute.ordered import OrderedWork
 from fdbuild.execute.schema import arrow_type, extend_schema, logprobs_type
+from fdbuild.execute.streams import CHUNK_ROWS, Input, Sink
 from fdbuild.execute.teachers import UNAVAILABLE
 from fdbuild.execute.text_check import INVALID_TEXT, check_record, describe_invalid
-from fdbuild.execute.workers import Put, WorkerPool
 from fdbuild.keys import content_hash
-from fdbuild.parsers.base import ParseFailure
+from fdbuild.nodes.base import NodeKind, Outcome, teacher_capacity
 from fdbuild.plugins import keyed_version
 from fdbuild.providers import TeacherIdentity, TeacherRequest
 from fdbuild.spec.graph import GraphNode
@@ -141,6 +146,9 @@ class GenerateRunner:
         self.failures: list[Failure] = []
         self.teacher_id = build.teachers.teacher_id(node.target, node.spec.teacher)
         self._record_bytes = 0  # of the replies cached so far (for a disk-full estimate)
+        self._ready: list[tuple[dict[str, Any], Job, dict[str, Any]]] = []
+        self._asking: dict[str, asyncio.Future[dict[str, Any] | None]] = {}
+        """Keys being asked now: a second row with the same request waits for the reply."""
 
     def render(self, row: dict[str, Any]) -> tuple[dict[str, str], ...]:
         """The messages sent for ``row``: the conversation's turns, or [system?, user]."""
@@ -175,34 +183,59 @@ class GenerateRunner:
             record = self.b.cache.get(TRUNCATED, key)
         return record
 
-    # pass 1 ---------------------------------------------------------------------
-    async def fill_cache(self, input_digest: str) -> int:
-        """Returns how many generations are missing (dry run / offline) or were asked."""
+    # the pass ------------------------------------------------------------------
+    async def run(self, source: Input, sink: Sink) -> int:
+        """Ask for every generation not in the cache and write every row, in input order,
+        as soon as the rows before it are written. Returns how many generations are
+        missing (dry run: the output is then unknown)."""
         b, stats = self.b, self.stats
-        teacher = self.node.spec.teacher
-        spec = self.node.target.spec.teachers[teacher]
         missing: list[str] = []
         asks = not (b.options.dry_run or b.options.offline)
         progress = b.progress_for(self.node)
-        progress.total = b.outputs.row_count(input_digest) * self.recipe["n"] * len(self.profiles)
+        expected = source.expected_rows()
+        progress.total = (expected or 0) * self.recipe["n"] * len(self.profiles)
         b.reporter.progress(progress)  # unthrottled: a live display follows this object from now
+        sink.open(self.schema(await source.schema()))
 
-        async def produce(put: Put[Job]) -> None:
-            for batch in b.outputs.batches(input_digest):
+        async def produce(submit: Any, ready: Any) -> None:
+            async for batch in source.chunks():
                 for row in batch:
                     stats.rows_in += 1
+                    if expected is None or stats.rows_in > expected:
+                        progress.total += self.recipe["n"] * len(self.profiles)
                     for job in self.jobs(row):
-                        if self.cached(job.key):
+                        record = self.lookup(job.key)
+                        if record is not None:
                             stats.cached += 1
                             progress.cached += 1
+                            await ready((row, job, record))
                         elif asks:
-                            await put(job)
+                            await submit((row, job))
                         else:
                             missing.append(job.out_id)
                     b.report(progress)
 
-        pool = WorkerPool(self._run_job, workers=spec.concurrency, queue_size=spec.concurrency * 4)
-        await pool.run(produce)
+        async def consume(item: tuple[dict[str, Any], Job, dict[str, Any] | None]) -> None:
+            row, job, record = item
+            if record is None:  # failed: recorded
+                return
+            where = check_record(record)
+            if where is not None:  # cached by an older fdbuild: never written out
+                self._drop_invalid(job, record, where)
+                return
+            self._ready.append((row, job, record))
+            if len(self._ready) >= CHUNK_ROWS:
+                await self._flush(sink)
+
+        workers = teacher_capacity(b, self.node.target, self.node.spec.teacher)
+        work = OrderedWork(self._ask, workers=workers, window=max(4 * workers, 2 * CHUNK_ROWS))
+
+        async def idle() -> None:  # the next reply is not in: pass on what is
+            if self._ready or sink.stream is not None:
+                await self._flush(sink, final=True)
+
+        await work.run(produce, consume, idle)
+        await self._flush(sink, final=True)
         if b.options.offline and missing:
             shown = ", ".join(missing[:10]) + (
                 f" and {len(missing) - 10} more" if len(missing) > 10 else ""
@@ -214,7 +247,46 @@ class GenerateRunner:
         stats.extra["to_compute"] = len(missing)
         return len(missing)
 
-    async def _run_job(self, job: Job) -> None:
+    async def _flush(self, sink: Sink, final: bool = False) -> None:
+        """Write the rows whose replies are in, parsing them as one batch (on the
+        executor: a Ray cluster parses where the work is spread)."""
+        ready, self._ready = self._ready, []
+        parsed: list[dict[str, Any]] = []
+        if self.node.parser is not None and ready:
+            parsed = await self._parse_all([record["text"] for _, _, record in ready])
+        for i, (row, job, record) in enumerate(ready):
+            out = self._output_row(row, job, record)
+            if parsed:
+                out.update(parsed[i])
+            sink.write(out)
+        await sink.drain(final)
+
+    async def _ask(
+        self, item: tuple[dict[str, Any], Job]
+    ) -> tuple[dict[str, Any], Job, dict[str, Any] | None]:
+        row, job = item
+        asked = self._asking.get(job.key)
+        if asked is not None:  # the same request for another row, in flight: one call
+            record = await asyncio.shield(asked)
+            if record is not None:
+                self.stats.cached += 1
+                self.b.progress_for(self.node).cached += 1
+            return row, job, record
+        future: asyncio.Future[dict[str, Any] | None] = asyncio.get_running_loop().create_future()
+        self._asking[job.key] = future
+        try:
+            record = await self._run_job(job)
+        except BaseException:
+            future.cancel()
+            raise
+        finally:
+            del self._asking[job.key]
+        future.set_result(record)
+        return row, job, record
+
+    async def _run_job(self, job: Job) -> dict[str, Any] | None:
+        """One generation: asked, cached the moment it returns, and returned (None: it
+        failed, and the failure is recorded)."""
         b, stats, progress = self.b, self.stats, self.b.progress_for(self.node)
         progress.in_flight += 1
         b.report(progress)
@@ -226,7 +298,7 @@ class GenerateRunner:
             attempts = getattr(exc, "attempts", 1)
             stats.teacher_calls += attempts
             self._fail(job, exc.reason, exc.message, attempts)
-            return
+            return None
         finally:
             progress.in_flight -= 1
         stats.teacher_calls += attempts
@@ -234,22 +306,25 @@ class GenerateRunner:
         stats.prompt_tokens += response.prompt_tokens or 0
         stats.completion_tokens += response.completion_tokens or 0
         progress.tokens += response.completion_tokens or 0
+        record = response.to_record()
         if response.done_reason == "length":
             if self.recipe["on_truncation"] == "fail":
                 self._fail(job, "truncated", "done_reason=length: num_predict reached", attempts)
-                return
-            if self._put(TRUNCATED, job.key, response.to_record()):
-                stats.computed += 1
-                progress.done += 1
-            return
+                return None
+            if not self._put(TRUNCATED, job.key, record):
+                return None
+            stats.computed += 1
+            progress.done += 1
+            return record if self.keeps_truncated else None
         if job.request.logprobs and not response.logprobs:
             self._fail(job, "logprobs_missing", "the server returned no logprobs", attempts)
-            return
-        if not self._put(GEN, job.key, response.to_record()):
-            return
+            return None
+        if not self._put(GEN, job.key, record):
+            return None
         stats.computed += 1
         progress.done += 1
         b.report(progress)
+        return record
 
     def _put(self, space: str, key: str, record: dict[str, Any]) -> bool:
         """Cache one reply (False: its teacher changed meanwhile, nothing cached). A failed
@@ -309,19 +384,6 @@ class GenerateRunner:
             added[C.THINKING] = pa.string()
         return extend_schema(input_schema, added)
 
-    def assemble(self, input_digest: str, writer: Any) -> None:
-        for batch in self.b.outputs.batches(input_digest):
-            for row in batch:
-                for job in self.jobs(row):
-                    record = self.lookup(job.key)
-                    if record is None:
-                        continue
-                    where = check_record(record)
-                    if where is not None:  # cached by an older fdbuild: never written out
-                        self._drop_invalid(job, record, where)
-                        continue
-                    writer.write(self._output_row(row, job, record))
-
     def _drop_invalid(self, job: Job, record: dict[str, Any], where: str) -> None:
         for space in (GEN, TRUNCATED):
             self.b.cache.delete(space, job.key)
@@ -344,22 +406,23 @@ class GenerateRunner:
         out[C.COMPLETION] = record["text"]
         out[C.DONE_REASON] = record.get("done_reason")
         out[C.key_col(self.node.ref.node)] = job.key
-        if self.node.parser is not None:
-            out.update(self._parse(record["text"]))
         if C.LOGPROBS in self.node.columns:
             out[C.LOGPROBS] = _plain_logprobs(record.get("logprobs"))
         if C.THINKING in self.node.columns:
             out[C.THINKING] = record.get("thinking")
         return out
 
-    def _parse(self, text: str) -> dict[str, Any]:
+    async def _parse_all(self, texts: list[str]) -> list[dict[str, Any]]:
         parser = self.node.parser
         assert parser is not None
-        try:
-            values = parser.parse(text)
-            return {**{k: values.get(k) for k in parser.outputs}, C.PARSE_ERROR: None}
-        except ParseFailure as exc:
-            return {**{k: None for k in parser.outputs}, C.PARSE_ERROR: exc.reason}
+        outcomes = await self.b.executor.parse(parser, texts)
+        out = []
+        for status, value in outcomes:
+            if status == "ok":
+                out.append({**{k: value.get(k) for k in parser.outputs}, C.PARSE_ERROR: None})
+            else:
+                out.append({**{k: None for k in parser.outputs}, C.PARSE_ERROR: value})
+        return out
 
 
 def _plain_logprobs(items: Any) -> list[dict[str, Any]] | None:
@@ -377,16 +440,31 @@ def _plain_logprobs(items: Any) -> list[dict[str, Any]] | None:
     return out
 
 
-async def run_generate(
-    build: Any, node: GraphNode, recipe: dict[str, Any], input_digest: str, stats: NodeStats
-) -> tuple[Any, list[Failure]]:
-    """Returns (writer or None when a dry run cannot know the rows, failures)."""
-    runner = GenerateRunner(build, node, recipe, stats)
-    t0 = time.perf_counter()
-    missing = await runner.fill_cache(input_digest)
-    stats.extra["teacher_wall_s"] = round(time.perf_counter() - t0, 3)
-    if build.options.dry_run and missing:
-        return None, runner.failures
-    writer = build.outputs.writer(runner.schema(build.outputs.schema(input_digest)))
-    runner.assemble(input_digest, writer)
-    return writer, runner.failures
+class GenerateKind(NodeKind):
+    name = "generate"
+
+    def streams(self, node: GraphNode) -> bool:
+        return True
+
+    async def recipe(self, build: Any, node: GraphNode) -> dict[str, Any]:
+        identity = await build.teachers.identity(node.target, node.spec.teacher)
+        build.watch.track(node.target, node.spec.teacher)
+        build.run.identities[(node.target.name, node.spec.teacher)] = identity.record()
+        return generate_recipe(node, identity)
+
+    async def run(
+        self,
+        build: Any,
+        node: GraphNode,
+        recipe: dict[str, Any],
+        inputs: list[Input],
+        sink: Sink,
+        stats: NodeStats,
+    ) -> Outcome:
+        """Pending when a dry run cannot know the rows."""
+        runner = GenerateRunner(build, node, recipe, stats)
+        stats.rows_in = 0
+        t0 = time.perf_counter()
+        missing = await runner.run(inputs[0], sink)
+        stats.extra["teacher_wall_s"] = round(time.perf_counter() - t0, 3)
+        return Outcome(runner.failures, pending=bool(build.options.dry_run and missing))

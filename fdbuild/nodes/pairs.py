@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from fdbuild import columns as C
 from fdbuild.execute.context import NodeStats
+from fdbuild.execute.streams import Input, Sink
+from fdbuild.nodes.base import NodeKind, Outcome, only_digest
 from fdbuild.nodes.vote import gate_columns, passed
 from fdbuild.spec.graph import GraphNode
 
@@ -187,3 +189,22 @@ def pair_row(
         "chosen_id": chosen[C.ID],
         "rejected_id": rejected[C.ID],
     }
+
+
+class PairsKind(NodeKind):
+    name = "pairs"
+
+    async def recipe(self, build: Any, node: GraphNode) -> dict[str, Any]:
+        return pairs_recipe(node)
+
+    async def run(
+        self,
+        build: Any,
+        node: GraphNode,
+        recipe: dict[str, Any],
+        inputs: list[Input],
+        sink: Sink,
+        stats: NodeStats,
+    ) -> Outcome:
+        stats.rows_in = 0
+        return Outcome(writer=run_pairs(build, node, only_digest(inputs), stats))
