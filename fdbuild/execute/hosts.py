@@ -142,6 +142,11 @@ class HostPool:
         """Set when the pool itself found no host can serve (all excluded)."""
 
     @property
+    def waiting(self) -> int:
+        """Requests waiting for a host."""
+        return sum(1 for w in self._waiters if not w.done())
+
+    @property
     def capacity(self) -> int:
         return sum(h.concurrency for h in self.hosts)
 

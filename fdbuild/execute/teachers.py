@@ -27,7 +27,8 @@ Every reply passes ``call``, so two guards live here too:
   cached and not retried within the build (the same request gives the same reply).
 * **Circuit breaker.** When every host of a teacher is down: ``breaker_threshold``
   consecutive connection failures or timeouts (requests and failed probes, with no reply
-  in between) while every host is benched. The teacher is then taken as down for the
+  in between; a failed probe while every host is benched counts once per request
+  waiting for a host) while every host is benched. The teacher is then taken as down for the
   rest of the build: one message, no new request, and every remaining row of it fails at
   once with reason ``teacher_unavailable`` (retried on the next build).
 
@@ -466,12 +467,16 @@ class TeacherPool:
         self._outage(teacher, error.message)
 
     def _probe_failed(self, teacher: _Teacher, host: Host, exc: BaseException) -> None:
-        """A benched host still does not answer its probe: one more outage in a row."""
+        """A benched host still does not answer its probe: one more outage in a row, or,
+        with every host benched, one per request waiting for a host (each of them would
+        have failed, as each retry did when a request waited for nothing but its delay)."""
         message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
-        self._outage(teacher, f"{host.url}: {message}")
+        pool = teacher.pool
+        waiting = pool.waiting if pool is not None and pool.all_benched() else 0
+        self._outage(teacher, f"{host.url}: {message}", max(1, waiting))
 
-    def _outage(self, teacher: _Teacher, message: str) -> None:
-        teacher.outages_in_row += 1
+    def _outage(self, teacher: _Teacher, message: str, count: int = 1) -> None:
+        teacher.outages_in_row += count
         pool = teacher.pool
         every_host_down = pool is None or pool.all_benched()
         if (

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from fdbuild.lockfile import load_lock
+from fdbuild.render.runs import host_summary_lines
 from tests.support.ollama_server import DEFAULT_DIGEST, DEFAULT_MODEL
 from tests.support.project import ProjectDir, basic_target, questions_jsonl
 
@@ -71,6 +72,9 @@ def test_three_hosts_build_the_same_bytes_as_one(
     assert all(h["failures"] == 0 and h["p50_s"] is not None for h in hosts)
     shown = project.cli("show", "@").stdout
     assert "hosts" in shown and all(s.url in shown for s in servers)
+    summary = host_summary_lines(record)
+    assert len(summary) == 1 and summary[0].startswith("  hosts main: ")
+    assert all(f"{s.url} {c} req" in summary[0] for s, c in zip(servers, counts, strict=True))
 
     before = [s.generation_count for s in servers]
     project.build(TARGET)  # a no-op asks nothing
