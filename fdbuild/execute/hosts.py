@@ -44,6 +44,9 @@ from fdbuild.providers import Provider, TeacherIdentity
 
 __all__ = ["HOST_FAULTS", "Host", "HostPool", "host_fault", "host_url"]
 
+PROBE_MIN_S = 0.005
+"""The shortest wait before a probe."""
+
 PROBE_TIMEOUT_S = 30.0
 """Bound of one probe (an identity lookup is small; a server that does not answer it in
 this time is taken as still down)."""
@@ -247,8 +250,11 @@ class HostPool:
         self._schedule_probe(host)
 
     def _delay(self, host: Host) -> float:
+        """The wait before the next probe; never 0, so a dead host is not probed in a
+        busy loop (the tests run with no backoff)."""
         exponent = max(0, host.strikes - 1)
-        return min(self.cap_s, self.base_s * 2 ** min(exponent, 30)) * random.uniform(0.5, 1.5)
+        delay = min(self.cap_s, self.base_s * 2 ** min(exponent, 30)) * random.uniform(0.5, 1.5)
+        return max(PROBE_MIN_S, delay)
 
     def _schedule_probe(self, host: Host) -> None:
         if self.closed or host.excluded:
