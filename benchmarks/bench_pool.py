@@ -113,6 +113,11 @@ def host_stats(record: dict[str, Any]) -> Any:
     return found or None
 
 
+def _p50(record: dict[str, Any]) -> float | None:
+    node = record.get("nodes", {}).get("answers", {}).get("stats", {})
+    return node.get("latency_p50_s")
+
+
 def one_round(rnd: int, args: argparse.Namespace, pool: bool) -> dict[str, Any]:
     servers = [
         Server(f"p{rnd}-{i}", latency=args.latency, jitter=args.jitter, seed=rnd * 10 + i)
@@ -124,6 +129,8 @@ def one_round(rnd: int, args: argparse.Namespace, pool: bool) -> dict[str, Any]:
         run = run_build(make(project, args.rows, urls, args.concurrency))
         sent = [s.requests for s in servers]
         stats = [s.stats() for s in servers]
+        # the build's fixed cost (start-up, imports, identity of every host, lock, record)
+        noop = run_build(project / "pool.yaml")
         for s in servers:
             s.zero()
         bare = bare_client(urls, requests=args.rows, concurrency=args.concurrency, offset=10**6)
@@ -136,7 +143,11 @@ def one_round(rnd: int, args: argparse.Namespace, pool: bool) -> dict[str, Any]:
     node = run.record["nodes"]["answers"]["stats"]
     teacher_s = node.get("teacher_wall_s")
     lines, distinct = export_ids(project)
-    assert distinct == args.rows, (lines, distinct)
+    if distinct != args.rows:
+        raise SystemExit(
+            f"round {rnd}: exit 0 but the export has {lines} lines, {distinct} distinct ids "
+            f"(of {args.rows}) in {project}; {run.summary}; {run.stderr[-1500:]}"
+        )
     assert sum(sent) == args.rows, sent
     return {
         "round": rnd,
@@ -150,6 +161,9 @@ def one_round(rnd: int, args: argparse.Namespace, pool: bool) -> dict[str, Any]:
         "rps_build": args.rows / run.wall_s,
         "fraction_build": args.rows / run.wall_s / limit,
         "teacher_s": teacher_s,
+        "noop_s": noop.wall_s,
+        "outside_teacher_s": run.wall_s - teacher_s if teacher_s else None,
+        "mean_latency_p50_s": _p50(run.record),
         "fraction_teacher": args.rows / teacher_s / limit if teacher_s else None,
         "bare_rps": args.rows / bare["loop_wall_s"],
         "bare_fraction": args.rows / bare["loop_wall_s"] / limit,
@@ -271,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['rps_build']:.1f}",
             f"{r['fraction_build']:.3f}",
             f"{r['fraction_teacher']:.3f}" if r["fraction_teacher"] else "n/a",
+            f"{r['outside_teacher_s']:.2f}" if r["outside_teacher_s"] else "n/a",
+            f"{r['noop_s']:.2f}",
             f"{r['bare_rps']:.1f}",
             f"{r['bare_fraction']:.3f}",
             f"{r['vs_bare']:.3f}",
@@ -281,7 +297,15 @@ def main(argv: list[str] | None = None) -> int:
     ]
     med = {
         k: median([r[k] for r in results])
-        for k in ("build_s", "rps_build", "fraction_build", "bare_rps", "bare_fraction", "vs_bare")
+        for k in (
+            "build_s",
+            "rps_build",
+            "fraction_build",
+            "bare_rps",
+            "bare_fraction",
+            "vs_bare",
+            "noop_s",
+        )
     }
     print()
     print(
@@ -294,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
                 "req/s",
                 "of limit",
                 "teacher phase",
+                "outside it s",
+                "no-op s",
                 "bare req/s",
                 "of limit",
                 "vs bare",
@@ -311,6 +337,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{'' if pool else ', for the 3-host pool: not measured, no hosts: support'}): {verdict}; "
         f"bare client {med['bare_rps']:.1f} req/s = {med['bare_fraction']:.3f}; build / bare "
         f"{med['vs_bare']:.3f}"
+    )
+    med["fraction_teacher"] = median([r["fraction_teacher"] or 0 for r in results])
+    print(
+        f"the generate node's teacher phase alone: {med['fraction_teacher']:.3f} of the limit; "
+        f"a no-op rebuild of the same target (the fixed cost) {med['noop_s']:.2f} s"
     )
     if results[0]["host_stats"] is not None:
         print(f"per-host figures in the run record: {json.dumps(results[0]['host_stats'])[:600]}")
