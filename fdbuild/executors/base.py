@@ -36,6 +36,9 @@ class Executor(Protocol):
 
     name: str
     """``local`` or ``ray``."""
+    notes: list[str]
+    """Why something that would run in workers ran in the driver instead (a check that
+    cannot be rebuilt there), once per check or parser: for the build to show."""
 
     async def evaluate(
         self, check: Check[Any], rows: Sequence[Mapping[str, Any]]

@@ -99,9 +99,16 @@ class RayExecutor:
         if ray.is_initialized():  # this process is already a Ray driver: use its cluster
             return
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        kwargs: dict[str, Any] = {"address": self.address, "logging_level": logging.WARNING}
+        # log_to_driver off: Ray would print its workers' output and its own notices
+        # ("a worker died") on this process's stdout, which is --json's
+        kwargs: dict[str, Any] = {
+            "address": self.address,
+            "logging_level": logging.WARNING,
+            "log_to_driver": False,
+        }
         if self.address is None:  # a Ray of our own, if none runs: no dashboard for it
             kwargs["include_dashboard"] = False
+        _notices_to_stderr()
         try:
             ray.init(**kwargs)
         except Exception as exc:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError...
@@ -207,3 +214,23 @@ class RayExecutor:
         note = f"{what} '{obj.name}' runs in the driver, not on Ray: {reason}"
         if note not in self.notes:
             self.notes.append(note)
+
+
+def _notices_to_stderr() -> None:
+    """Ray's driver prints the cluster's error notices ("a worker died ...") on stdout,
+    from a thread of its own, whatever ``log_to_driver`` says; fdbuild's stdout is the
+    ``--json`` summary. This sends them to stderr (Ray has no setting for it: the
+    function it calls is replaced, and left alone if a Ray version has none)."""
+    try:
+        from ray._private import worker as ray_worker
+    except ImportError:
+        return
+    original = getattr(ray_worker, "print_to_stdstream", None)
+    if original is None or getattr(original, "fdbuild_stderr", False):
+        return
+
+    def to_stderr(data: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        return original({**data, "is_err": True}, *args, **kwargs)
+
+    to_stderr.fdbuild_stderr = True  # type: ignore[attr-defined]
+    ray_worker.print_to_stdstream = to_stderr
