@@ -175,3 +175,23 @@ def test_a_ray_worker_killed_mid_build_loses_and_duplicates_no_row(
     assert (
         again["nodes"]["checked"]["computed"] == 0 and again["nodes"]["checked"]["cached"] == ROWS
     )
+
+
+def test_executor_ray_without_ray_is_exit_2_saying_how_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_ray(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == "ray" or name.startswith("ray."):
+            raise ImportError("No module named 'ray'")
+        return real_import(name, *args, **kwargs)
+
+    project = slow_project(tmp_path / "p", tmp_path / "pids")
+    monkeypatch.setattr(builtins, "__import__", no_ray)
+    result = project.build("targets/slow.yaml", "--executor", "ray", expect=2)
+    assert "pip install 'fdbuild[ray]'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (project.root / "out").exists()
