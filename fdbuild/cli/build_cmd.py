@@ -1,5 +1,6 @@
 """``fdbuild build TARGET... [--dry-run] [--offline] [--set K=V]... [--json] [--parent RUN]
-[--jobs N] [--executor local|ray] [--ray-address ADDR]``"""
+[--jobs N] [--executor local|ray] [--ray-address ADDR]
+[--teacher-workers N]``"""
 
 from __future__ import annotations
 
@@ -71,6 +72,14 @@ def register(sub: Any) -> None:
         "($RAY_ADDRESS, else the cluster `ray start` runs here, else a new local Ray)",
     )
     p.add_argument(
+        "--teacher-workers",
+        type=_positive_int,
+        metavar="N",
+        help="make the HTTP teacher calls (ollama, openai) in N worker processes, each "
+        "with its own client, for a fleet fast enough that this process's core is the "
+        "limit; keys, retries, the cache and every file stay here; default: none",
+    )
+    p.add_argument(
         "--json", action="store_true", help="print one JSON summary on stdout at the end"
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
@@ -106,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         executor=args.executor,
         ray_address=args.ray_address,
+        teacher_workers=args.teacher_workers or 0,
     )
     reporter = ConsoleReporter(
         quiet=args.quiet or args.json and not sys.stderr.isatty(), dry_run=args.dry_run

@@ -32,6 +32,9 @@ class BuildOptions:
     """Where CPU-bound evaluations and parses run: ``local`` or ``ray`` (fdbuild/executors/)."""
     ray_address: str | None = None
     """``--ray-address``: Ray's own ``address``; None: ``ray.init()``'s default."""
+    teacher_workers: int = 0
+    """``--teacher-workers``: processes making HTTP teacher calls (fdbuild/execute/callers.py);
+    0: the calls are made in this process."""
 
 
 IDENTITY_CHECK_ENV = "FDBUILD_IDENTITY_CHECK_S"

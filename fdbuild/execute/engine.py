@@ -96,6 +96,7 @@ class Build:
             note=ctx.reporter.message,
             retry_base_s=ctx.options.retry_base_s,
             retry_cap_s=ctx.options.retry_cap_s,
+            teacher_workers=ctx.options.teacher_workers,
         )
         self.watch = IdentityWatch(
             self.teachers,

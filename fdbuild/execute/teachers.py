@@ -55,6 +55,7 @@ from fdbuild.errors import (
     TeacherCallError,
     TeacherChanged,
 )
+from fdbuild.execute.callers import CallerProcesses, RemoteProvider
 from fdbuild.execute.hosts import Host, HostPool, host_url, lookup
 from fdbuild.execute.text_check import INVALID_TEXT, check_record, describe_invalid
 from fdbuild.keys import canonical_json
@@ -147,6 +148,7 @@ class TeacherPool:
         note: Callable[[str], None] | None = None,
         retry_base_s: float = 0.5,
         retry_cap_s: float = 20.0,
+        teacher_workers: int = 0,
     ) -> None:
         self.offline = offline
         self.dry_run = dry_run
@@ -158,6 +160,8 @@ class TeacherPool:
         self._teachers: dict[str, _Teacher] = {}
         self._ids: dict[int, str] = {}  # id(spec) -> spec_id; specs are frozen and live all build
         self.calls = 0
+        self._callers = CallerProcesses(teacher_workers) if teacher_workers else None
+        """``--teacher-workers``: HTTP calls made in worker processes (callers.py)."""
 
     @staticmethod
     def spec_id(spec: Any) -> str:
@@ -217,13 +221,16 @@ class TeacherPool:
         """The teacher's host pool, built on first use."""
         if teacher.pool is None:
             specs = host_specs(teacher.spec)
+            base = teacher.target.base_dir
             if specs is None:
                 provider = self._provider(teacher)
-                hosts = [Host(host_url(provider), teacher.spec.concurrency, provider)]
+                remote = self._remote(provider, teacher.spec, base)
+                hosts = [Host(host_url(provider), teacher.spec.concurrency, remote)]
             else:
-                base = teacher.target.base_dir
-                providers = [(make_provider(one, base), c) for one, c in specs]
-                hosts = [Host(host_url(p), c, p) for p, c in providers]
+                providers = [(make_provider(one, base), c, one) for one, c in specs]
+                hosts = [
+                    Host(host_url(p), c, self._remote(p, one, base)) for p, c, one in providers
+                ]
             teacher.pool = HostPool(
                 hosts,
                 name=teacher.name,
@@ -235,6 +242,13 @@ class TeacherPool:
             if teacher.identity is not None:
                 teacher.pool.digest = teacher.identity.digest
         return teacher.pool
+
+    def _remote(self, provider: Provider, spec: Any, base: Any) -> Provider:
+        """With ``--teacher-workers``, an HTTP teacher's generations are made in worker
+        processes (identity lookups stay here); in-process teachers are never moved."""
+        if self._callers is None or spec.provider not in ("ollama", "openai"):
+            return provider
+        return RemoteProvider(provider, self._callers, spec, base)
 
     def _provider(self, teacher: _Teacher) -> Provider:
         """Built on first use; a relative ``model_path`` is the target file's folder's."""
@@ -556,6 +570,8 @@ class TeacherPool:
                 await teacher.pool.aclose()
             elif teacher.provider is not None:
                 await teacher.provider.aclose()
+        if self._callers is not None:
+            await self._callers.aclose()
 
 
 def _check_text(response: TeacherResponse) -> None:
