@@ -238,11 +238,11 @@ class HostPool:
             self._bench(host, error.message)
         return True
 
-    def _bench(self, host: Host, why: str) -> None:
+    def _bench(self, host: Host, why: str, *, quiet: bool = False) -> None:
         host.strikes += 1
         host.benched = True
         host.benched_count += 1
-        if len(self.hosts) > 1 and self._note is not None and host.benched_count == 1:
+        if len(self.hosts) > 1 and self._note is not None and host.benched_count == 1 and not quiet:
             self._note(
                 f"teacher '{self.name}': host {host.url} failed ({why}); benched, its "
                 "requests go to the other hosts until it answers a probe"
@@ -306,9 +306,10 @@ class HostPool:
             )
 
     def bench_at_start(self, host: Host, why: str) -> None:
-        """A host that did not answer the identity lookup: probed until it does."""
+        """A host that did not answer the identity lookup: probed until it does (the
+        teacher says so once for all such hosts)."""
         host.unreachable = True
-        self._bench(host, why)
+        self._bench(host, why, quiet=True)
 
     def close(self, why: str | None = None) -> None:
         """No more work: waiters get None, probes stop. ``why``: the pool is down."""

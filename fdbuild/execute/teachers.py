@@ -221,15 +221,16 @@ class TeacherPool:
         """The teacher's host pool, built on first use."""
         if teacher.pool is None:
             specs = host_specs(teacher.spec)
-            base = teacher.target.base_dir
             if specs is None:
                 provider = self._provider(teacher)
-                remote = self._remote(provider, teacher.spec, base)
+                remote = self._remote(provider, teacher.spec, teacher.target)
                 hosts = [Host(host_url(provider), teacher.spec.concurrency, remote)]
             else:
+                base = teacher.target.base_dir
                 providers = [(make_provider(one, base), c, one) for one, c in specs]
                 hosts = [
-                    Host(host_url(p), c, self._remote(p, one, base)) for p, c, one in providers
+                    Host(host_url(p), c, self._remote(p, one, teacher.target))
+                    for p, c, one in providers
                 ]
             teacher.pool = HostPool(
                 hosts,
@@ -243,12 +244,12 @@ class TeacherPool:
                 teacher.pool.digest = teacher.identity.digest
         return teacher.pool
 
-    def _remote(self, provider: Provider, spec: Any, base: Any) -> Provider:
+    def _remote(self, provider: Provider, spec: Any, target: LoadedTarget) -> Provider:
         """With ``--teacher-workers``, an HTTP teacher's generations are made in worker
         processes (identity lookups stay here); in-process teachers are never moved."""
         if self._callers is None or spec.provider not in ("ollama", "openai"):
             return provider
-        return RemoteProvider(provider, self._callers, spec, base)
+        return RemoteProvider(provider, self._callers, spec, target.base_dir)
 
     def _provider(self, teacher: _Teacher) -> Provider:
         """Built on first use; a relative ``model_path`` is the target file's folder's."""
