@@ -178,8 +178,8 @@ class GateRunner:
             self._write(sink, *item)
             await sink.drain()
 
-        async def idle() -> None:  # the next judgement is not in: pass on what is
-            await sink.drain(final=True)
+        async def idle() -> None:  # the next judgement is not in: pass on what is, when due
+            await sink.idle()
 
         workers = teacher_capacity(b, self.node.target, self._judge_check().params.teacher)
         work = OrderedWork(self._judge_item, workers=workers, window=max(4 * workers, 512))

@@ -34,7 +34,7 @@ from fdbuild.errors import OfflineMiss, TeacherCallError
 from fdbuild.execute.context import Failure, NodeStats
 from fdbuild.execute.ordered import OrderedWork
 from fdbuild.execute.schema import arrow_type, extend_schema, logprobs_type
-from fdbuild.execute.streams import CHUNK_ROWS, Input, Sink
+from fdbuild.execute.streams import CHUNK_ROWS, Input, Sink, due
 from fdbuild.execute.teachers import UNAVAILABLE
 from fdbuild.execute.text_check import INVALID_TEXT, check_record, describe_invalid
 from fdbuild.keys import content_hash
@@ -147,6 +147,7 @@ class GenerateRunner:
         self.teacher_id = build.teachers.teacher_id(node.target, node.spec.teacher)
         self._record_bytes = 0  # of the replies cached so far (for a disk-full estimate)
         self._ready: list[tuple[dict[str, Any], Job, dict[str, Any]]] = []
+        self._flushed = time.perf_counter()
         self._asking: dict[str, asyncio.Future[dict[str, Any] | None]] = {}
         """Keys being asked now: a second row with the same request waits for the reply."""
 
@@ -230,8 +231,8 @@ class GenerateRunner:
         workers = teacher_capacity(b, self.node.target, self.node.spec.teacher)
         work = OrderedWork(self._ask, workers=workers, window=max(4 * workers, 2 * CHUNK_ROWS))
 
-        async def idle() -> None:  # the next reply is not in: pass on what is
-            if self._ready or sink.stream is not None:
+        async def idle() -> None:  # the next reply is not in: pass on what is, when due
+            if sink.stream is not None and due(len(self._ready), self._flushed):
                 await self._flush(sink, final=True)
 
         await work.run(produce, consume, idle)
@@ -251,6 +252,7 @@ class GenerateRunner:
         """Write the rows whose replies are in, parsing them as one batch (on the
         executor: a Ray cluster parses where the work is spread)."""
         ready, self._ready = self._ready, []
+        self._flushed = time.perf_counter()
         parsed: list[dict[str, Any]] = []
         if self.node.parser is not None and ready:
             parsed = await self._parse_all([record["text"] for _, _, record in ready])
