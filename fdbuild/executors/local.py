@@ -28,6 +28,8 @@ import math
 import multiprocessing
 import os
 import signal
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -71,8 +73,17 @@ def project(check: Check[Any], rows: Sequence[Mapping[str, Any]]) -> list[dict[s
     return [{c: row[c] for c in reads if c in row} for row in rows]
 
 
-def _worker_init() -> None:
+def _worker_init(driver: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with, args=(driver,), daemon=True).start()
+
+
+def _exit_with(driver: int) -> None:
+    """A worker ends when the driver is gone (kill -9 leaves it no time to say so): an
+    orphaned worker would hold the build's terminal and pipes open for ever."""
+    while os.getppid() == driver:
+        time.sleep(0.5)
+    os._exit(0)
 
 
 class LocalExecutor:
@@ -175,11 +186,16 @@ class LocalExecutor:
 
     @staticmethod
     def _new_pool(workers: int) -> ProcessPoolExecutor:
-        methods = multiprocessing.get_all_start_methods()
-        ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-        if "forkserver" in methods:
-            ctx.set_forkserver_preload(["fdbuild.executors.shipping"])
-        return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init)
+        # spawn: the workers are the driver's own children (a forkserver outlives a driver
+        # killed with -9, and so do its children), and fork is unsafe beside the event
+        # loop's and diskcache's threads
+        ctx = multiprocessing.get_context("spawn")
+        return ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=ctx,
+            initializer=_worker_init,
+            initargs=(os.getpid(),),
+        )
 
 
 def _shutdown(pool: ProcessPoolExecutor) -> None:
