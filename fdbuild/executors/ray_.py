@@ -113,7 +113,9 @@ class RayExecutor:
             ray.init(**kwargs)
         except Exception as exc:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError...
             where = f"the Ray cluster at {self.address}" if self.address else "a local Ray"
-            raise FdbuildError(f"--executor ray: cannot start or reach {where}: {exc}") from None
+            raise FdbuildError(
+                f"--executor ray: cannot start or reach {where}: {exc}{_auth_hint(exc)}"
+            ) from None
         self._owned = True
 
     async def evaluate(
@@ -234,3 +236,19 @@ def _notices_to_stderr() -> None:
 
     to_stderr.fdbuild_stderr = True  # type: ignore[attr-defined]
     ray_worker.print_to_stdstream = to_stderr
+
+
+def _auth_hint(exc: BaseException) -> str:
+    """A cluster with token authentication (Ray's default for a cluster started where
+    ``~/.ray/auth_token`` exists) refuses a driver that connects by an explicit address
+    unless ``RAY_AUTH_MODE=token`` is set: Ray's rule, said here, since Ray's own message
+    is only in the exception's cause."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if "AuthenticationError" in type(cause).__name__ or "InvalidAuthToken" in str(cause):
+            return (
+                " (the cluster requires token authentication: set RAY_AUTH_MODE=token, "
+                "with the cluster's token in ~/.ray/auth_token or $RAY_AUTH_TOKEN)"
+            )
+        cause = cause.__cause__ or cause.__context__
+    return ""

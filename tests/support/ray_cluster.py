@@ -3,7 +3,8 @@ this session starts with ``ray start --head`` and stops at its end.
 
 Only 127.0.0.1 is used: ``--node-ip-address=127.0.0.1``, and
 ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, without which Ray replaces a loopback address
-with the machine's network one. A cluster of this session's own runs ``ray start
+with the machine's network one; token authentication is off (``RAY_AUTH_MODE``), so the
+tests do not depend on a ``~/.ray/auth_token`` left on the machine. A cluster of this session's own runs ``ray start
 --block`` in a process group of its own with a private ``--temp-dir``: ending that
 process ends exactly its Ray processes (``ray stop`` would end every Ray on the machine),
 and the ``ray start`` cluster a developer may run is not the one ``ray.init()`` finds.
@@ -28,7 +29,14 @@ from pathlib import Path
 import pytest
 
 ADDRESS_ENV = "FDBUILD_RAY_ADDRESS"
-LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+LOOPBACK_ENV = {
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    "RAY_USAGE_STATS_ENABLED": "0",
+    # a loopback cluster of the tests' own: no token, whatever ~/.ray/auth_token holds
+    # (Ray enables token auth for `ray start` when that file exists, but a driver that
+    # connects by address only sends one with RAY_AUTH_MODE=token)
+    "RAY_AUTH_MODE": "disabled",
+}
 START_TIMEOUT_S = 120
 
 # Before anything imports ray: it reads these once, at import.

@@ -380,3 +380,19 @@ def test_ray_executor_without_ray_says_how_to_install(monkeypatch: pytest.Monkey
 
     with pytest.raises(FdbuildError, match=r"pip install 'fdbuild\[ray\]'"):
         make_executor(SimpleNamespace(executor="ray", jobs=None, ray_address=None))
+
+
+def test_a_refused_token_says_how_to_connect() -> None:
+    from fdbuild.executors.ray_ import _auth_hint
+
+    class AuthenticationError(Exception):
+        pass
+
+    try:
+        try:
+            raise AuthenticationError("RPC error: InvalidAuthToken")
+        except AuthenticationError as cause:
+            raise ConnectionError("Failed to connect to Ray cluster at h:1") from cause
+    except ConnectionError as exc:
+        assert "RAY_AUTH_MODE=token" in _auth_hint(exc)
+    assert _auth_hint(ConnectionError("Failed to connect")) == ""
