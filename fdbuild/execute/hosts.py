@@ -11,7 +11,8 @@ the teacher's, ``execute/teachers.py``); it decides where a request goes:
   ties to the host listed first). A host never has more than its ``concurrency`` in
   flight, so the teacher's capacity is the sum of its hosts'. Requests that find every
   healthy host full wait in arrival order.
-* **Benching.** A request that fails for the host's sake (``HOST_FAULTS``: a connection
+* **Benching** (a pool of several hosts; one host is never benched, its requests
+  retry with their own backoff as they always did). A request that fails for the host's sake (``HOST_FAULTS``: a connection
   error, a timeout, an HTTP 5xx) benches its host before its slot is released, so no
   other request is sent there meanwhile. A benched host is probed (``probe``: the
   identity lookup, ``/api/tags`` for Ollama, ``/models`` for an OpenAI-compatible
@@ -229,10 +230,15 @@ class HostPool:
 
     def failed(self, host: Host, error: TeacherCallError) -> bool:
         """Count a failed request; bench its host for a host fault. Call before
-        ``release``. Returns whether the host was benched."""
+        ``release``. Returns whether the host was benched.
+
+        A pool of one host never benches: there is nowhere else to send the request,
+        and its requests' own jittered backoff spaces the retries out better than one
+        probe releasing every waiting request at once (a server failing every Nth
+        request would fail the same request each time)."""
         host.requests += 1
         host.failures += 1
-        if not host_fault(error):
+        if not host_fault(error) or len(self.hosts) == 1:
             return False
         if not host.benched:
             self._bench(host, error.message)

@@ -14,11 +14,12 @@ build before any generation (``HostsDisagree``, naming each host and its digest)
 that cannot be reached is benched and probed later, and the build goes on with the
 others; only when none answers is the teacher unavailable (``ProviderUnavailable``).
 
-**Failures.** A request that fails for its host's sake (connection error, timeout, HTTP
-5xx) benches the host and goes at once to another healthy host, without using one of the
-row's ``retries``; when no other host is up, it counts as a retry and waits for a host to
-come back. Errors that are the request's own (429, a reply that is not JSON, ...) are
-retried with backoff as they always were; a 4xx fails the row at once.
+**Failures.** In a pool of several hosts, a request that fails for its host's sake
+(connection error, timeout, HTTP 5xx) benches the host and goes at once to another
+healthy host, without using one of the row's ``retries``; when no other host is up, it
+counts as a retry (with its backoff) and then waits for a host to come back. A teacher of
+one host is never benched: every retryable failure is retried after its jittered
+backoff, as before pools. A 4xx other than 429/499 fails the row at once.
 
 Every reply passes ``call``, so two guards live here too:
 
@@ -453,9 +454,10 @@ class TeacherPool:
             if not error.retryable or charged > teacher.spec.retries:
                 error.attempts = attempts  # type: ignore[attr-defined]
                 raise error
-            if not benched:  # a benched host's probe is the wait
-                delay = min(self.retry_cap_s, self.retry_base_s * 2 ** (charged - 1))
-                await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+            # jittered, also when every host is benched: the requests waiting for a
+            # probe must not all come back in one burst
+            delay = min(self.retry_cap_s, self.retry_base_s * 2 ** (charged - 1))
+            await asyncio.sleep(delay * random.uniform(0.5, 1.5))
 
     def _refuse(self, teacher: _Teacher, attempts: int, closed: bool = False) -> None:
         """Raise at once for a teacher that changed or that the breaker took as down."""
@@ -493,7 +495,8 @@ class TeacherPool:
     def _outage(self, teacher: _Teacher, message: str, count: int = 1) -> None:
         teacher.outages_in_row += count
         pool = teacher.pool
-        every_host_down = pool is None or pool.all_benched()
+        # one host is never benched: its failures in a row are the whole story
+        every_host_down = pool is None or len(pool.hosts) == 1 or pool.all_benched()
         if (
             teacher.down is None
             and every_host_down

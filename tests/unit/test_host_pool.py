@@ -185,6 +185,26 @@ def test_a_failing_host_is_benched_and_its_request_served_elsewhere(
     asyncio.run(scenario())
 
 
+def test_a_teacher_of_one_host_is_never_benched_its_retries_back_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def scenario() -> None:
+        pool, target, fakes, _ = fleet(monkeypatch, ["http://a:1"], retries=2)
+        await pool.identity(target, "main")
+        fakes["http://a:1"].fail_with = TeacherCallError(
+            "HTTP 500: crashed", retryable=True, reason="http_500"
+        )
+        with pytest.raises(TeacherCallError) as info:
+            await pool.call(target, "main", REQUEST)
+        assert info.value.reason == "http_500" and info.value.attempts == 3  # type: ignore[attr-defined]
+        a = host(pool, target, "http://a:1")
+        assert not a.benched and a.benched_count == 0 and a.probe_task is None
+        assert a.failures == 3
+        await pool.aclose()
+
+    asyncio.run(scenario())
+
+
 def test_an_error_of_the_request_itself_is_retried_on_the_same_terms_not_benched(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
