@@ -1,7 +1,8 @@
 """Benchmark "cores" of issue 11: a CPU-heavy gate on one core, on two, and on Ray.
 
 A SQLite database whose table is sized at the start so that one full scan costs
-``--row-ms`` / 2 (default 10 ms) on this machine, and a source of ``--rows`` (20,000)
+``--row-ms`` / 2 (default 10 ms) on this machine (the fastest of 7 timed scans, so other
+work on the machine does not shrink the table), and a source of ``--rows`` (20,000)
 rows, each with a candidate and a gold query that both scan it (distinct per row, so
 no evaluation is a cache hit of another's): one ``sqlite_exec`` evaluation costs about
 ``--row-ms`` (20 ms) of CPU. The target ``source -> gate (sqlite_exec) -> select ->
@@ -12,11 +13,15 @@ jsonl export`` is built cold by the real CLI:
   ~400 s at ``--jobs 1``;
 * **ray**: the Ray executor's overhead per row against the local executor, at
   ``--ray-rows`` (20,000) rows of a *light* gate (a query that costs ~nothing, so what is
-  measured is the executor, not SQLite): (wall with ``--executor ray`` - wall with the
-  local executor) / rows, and the same for the driver's CPU. With ``--ray-address``
-  the build joins that cluster (``ray start --head``) instead of starting a local Ray;
-  without it, Ray's own start-up is part of the figure (and reported apart, as the
-  wall of a 10-row build). With ``--ray-heavy`` also the heavy gate under Ray.
+  measured is the executor, not SQLite), two rounds, each with a 10-row build of each
+  executor: per row, ((Ray at N - Ray at 10) - (local at N - local at 10)) / (N - 10),
+  so Ray's start-up (Ray at 10 - local at 10, reported apart) falls out; the same for
+  the driver's CPU. Without ``--ray-address`` each build starts a local Ray of its own
+  (or joins ``$RAY_ADDRESS``); with it, it joins that cluster. With ``--ray-heavy`` also
+  the heavy gate under Ray.
+
+CPU is the driver's (user + system from ``wait4``): the ``--jobs`` workers and Ray's
+processes are not all its reaped children, so their CPU is not in it.
 
 Every pair of builds is checked to export byte-identical files (same rows, same order,
 same verdicts). Options the checkout does not have yet (``--jobs``, ``--executor``) are
@@ -65,14 +70,14 @@ def make_db(path: Path, query_ms: float) -> dict[str, Any]:
             t0 = time.perf_counter()
             con.execute(QUERY.format(a=3 + i, b=i)).fetchall()
             times.append(time.perf_counter() - t0)
-        return sorted(times)[3] * 1000
+        return min(times) * 1000  # the least disturbed by other work on the machine
 
     con = sqlite3.connect(path)
     n = 100_000
     fill(con, n)
-    per = cost(con)
-    n = max(1000, int(n * query_ms / per))
-    fill(con, n)
+    for _ in range(2):  # scale, then correct once (a scan is linear in the rows)
+        n = max(1000, int(n * query_ms / cost(con)))
+        fill(con, n)
     measured = cost(con)
     con.execute("VACUUM")
     con.close()
