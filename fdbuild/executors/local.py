@@ -5,7 +5,9 @@ A check whose rows cost CPU (``cpu_bound``: ``sqlite_exec``, ``python_tests``, s
 this process may use), in batches (a few per worker, at most 128 rows each, so pickling
 does not dominate), and the results are put back in input order. Everything else, and
 every parse, runs inline in the driver: for a cheap check, sending the rows to another
-process costs more than evaluating them. ``--jobs 1`` runs everything inline.
+process costs more than evaluating them. ``--jobs 1`` runs everything inline. Until
+the workers are up (a second or so), a CPU-bound check's rows run inline too, so a small
+build, or the first rows of a pipelined one, never wait for them.
 
 A worker evaluates exactly what the driver would: the check is rebuilt there from its
 class and params (``shipping.py``), each row is sent with the columns the check reads
@@ -13,12 +15,14 @@ class and params (``shipping.py``), each row is sent with the columns the check 
 row whose check raises comes back as ``("error", ...)`` as it would inline. A check
 that cannot be rebuilt in a worker (a class defined in ``__main__``, params that do not
 pickle) runs inline, and ``notes`` says so once. A worker that dies (killed, out of
-memory) breaks the pool: it is replaced and the lost batches run again once; if they
-break it again, their rows are errors (failed rows, retried by the next build).
+memory) breaks the pool, and every batch in it: the pool is replaced, and each lost
+batch runs again once, alone in a process of its own, so only a batch that kills that
+one too is lost, as errors (failed rows, retried by the next build).
 
-Workers start from a fork server (``forkserver``; ``spawn`` where there is none), never
-by forking the driver, whose event loop, threads and open SQLite handles a fork would
-copy. They ignore SIGINT: Ctrl-C is the driver's to handle.
+Workers are spawned (``spawn``), the driver's own children, never forked from it (its
+event loop, threads and open SQLite handles would be copied) nor from a fork server
+(which outlives a driver killed with -9, with its workers). They ignore SIGINT (Ctrl-C
+is the driver's to handle) and end when the driver is gone.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import signal
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
@@ -73,6 +77,10 @@ def project(check: Check[Any], rows: Sequence[Mapping[str, Any]]) -> list[dict[s
     return [{c: row[c] for c in reads if c in row} for row in rows]
 
 
+def _hello() -> None:
+    """A worker's first task: it answers once it is up."""
+
+
 def _worker_init(driver: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_exit_with, args=(driver,), daemon=True).start()
@@ -91,10 +99,21 @@ class LocalExecutor:
 
     name = "local"
 
-    def __init__(self, jobs: int | None = None, *, batch_rows: int | None = None) -> None:
+    def __init__(
+        self,
+        jobs: int | None = None,
+        *,
+        batch_rows: int | None = None,
+        inline_while_starting: bool = True,
+    ) -> None:
         self.jobs = default_jobs() if jobs is None else max(1, jobs)
         self.batch_rows = batch_rows
         """Rows per task; None: ``batch_size()``."""
+        self.inline_while_starting = inline_while_starting
+        """Evaluate inline until the pool's workers are up (about a second): a short
+        build, or the first rows of a pipelined one, do not wait for them."""
+        self._warming: list[Future[None]] | None = None
+        self._ready = False
         self.notes: list[str] = []
         """Why a check ran inline although it is CPU-bound (once per check)."""
         self._pool: ProcessPoolExecutor | None = None
@@ -111,7 +130,7 @@ class LocalExecutor:
         if not rows or not self.uses_pool(check):
             return evaluate_all(check, rows)
         shipment = self._shipment(check)
-        if shipment is None:
+        if shipment is None or not self._started():
             return evaluate_all(check, rows)
         size = self.batch_rows or batch_size(len(rows), self.jobs)
         batches = split(project(check, rows), size)
@@ -178,6 +197,17 @@ class LocalExecutor:
                 return [("error", message) for _ in batch]
             finally:
                 await asyncio.to_thread(_shutdown, solo)
+
+    def _started(self) -> bool:
+        """Whether the pool's workers are up; the first call starts them (each worker
+        answers a no-op). Always true without ``inline_while_starting``."""
+        if self._ready or not self.inline_while_starting:
+            return True
+        if self._warming is None:
+            pool = self._pool_now()
+            self._warming = [pool.submit(_hello) for _ in range(self.jobs)]
+        self._ready = all(f.done() for f in self._warming)
+        return self._ready
 
     def _pool_now(self) -> ProcessPoolExecutor:
         if self._pool is None:

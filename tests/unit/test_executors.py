@@ -160,7 +160,7 @@ def test_batch_size_bounds() -> None:
 
 def test_pool_results_identical_to_inline(sqlite_check: SqliteExecCheck) -> None:
     rows = sql_rows(203)  # not a multiple of the batch size
-    executor = LocalExecutor(jobs=2, batch_rows=16)
+    executor = LocalExecutor(jobs=2, batch_rows=16, inline_while_starting=False)
     try:
         out = run(executor.evaluate(sqlite_check, rows))
     finally:
@@ -176,7 +176,7 @@ def test_pool_runs_in_other_processes_in_order(tmp_path: Path) -> None:
     rows = [{"text": "boom" if i % 7 == 3 else f"t{i}"} for i in range(40)]
 
     async def go() -> list[Any]:
-        executor = LocalExecutor(jobs=2, batch_rows=5)
+        executor = LocalExecutor(jobs=2, batch_rows=5, inline_while_starting=False)
         try:
             return await executor.evaluate(check, rows)
         finally:
@@ -243,7 +243,7 @@ def test_plugin_file_check_is_rebuilt_in_the_worker_from_its_source(tmp_path: Pa
     rows = [{"text": f"w{i}"} for i in range(20)]
 
     async def go() -> list[Any]:
-        executor = LocalExecutor(jobs=2, batch_rows=4)
+        executor = LocalExecutor(jobs=2, batch_rows=4, inline_while_starting=False)
         try:
             return await executor.evaluate(check, rows)
         finally:
@@ -299,7 +299,7 @@ def test_a_dead_worker_s_batch_runs_again_once(tmp_path: Path, always: bool) -> 
     rows = [{"text": "die" if i == 5 else f"t{i}"} for i in range(12)]
 
     async def go() -> list[Any]:
-        executor = LocalExecutor(jobs=2, batch_rows=4)
+        executor = LocalExecutor(jobs=2, batch_rows=4, inline_while_starting=False)
         try:
             return await executor.evaluate(check, rows)
         finally:
@@ -396,3 +396,25 @@ def test_a_refused_token_says_how_to_connect() -> None:
     except ConnectionError as exc:
         assert "RAY_AUTH_MODE=token" in _auth_hint(exc)
     assert _auth_hint(ConnectionError("Failed to connect")) == ""
+
+
+def test_rows_run_inline_until_the_workers_are_up(tmp_path: Path) -> None:
+    check = pid_check(tmp_path)
+    rows = [{"text": f"t{i}"} for i in range(16)]
+
+    async def go() -> tuple[list[Any], list[Any]]:
+        executor = LocalExecutor(jobs=2, batch_rows=4)
+        try:
+            first = await executor.evaluate(check, rows)  # starts the workers
+            while not executor._started():
+                await asyncio.sleep(0.05)
+            return first, await executor.evaluate(check, rows)
+        finally:
+            await executor.aclose()
+
+    first, later = run(go())
+    assert {v["pid"] for _, v in first} == {os.getpid()}
+    assert os.getpid() not in {v["pid"] for _, v in later}
+    assert (
+        [v["echo"] for _, v in first] == [v["echo"] for _, v in later] == [r["text"] for r in rows]
+    )
