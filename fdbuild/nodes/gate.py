@@ -181,7 +181,8 @@ class GateRunner:
         async def idle() -> None:  # the next judgement is not in: pass on what is, when due
             await sink.idle()
 
-        workers = teacher_capacity(b, self.node.target, self._judge_check().params.teacher)
+        # twice what the judge takes: a worker always waits for the next free slot
+        workers = 2 * teacher_capacity(b, self.node.target, self._judge_check().params.teacher)
         work = OrderedWork(self._judge_item, workers=workers, window=max(4 * workers, 512))
         await work.run(produce, consume, idle)
         return missing

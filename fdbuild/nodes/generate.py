@@ -228,7 +228,9 @@ class GenerateRunner:
             if len(self._ready) >= CHUNK_ROWS:
                 await self._flush(sink)
 
-        workers = teacher_capacity(b, self.node.target, self.node.spec.teacher)
+        # twice what the teacher takes: a worker always waits for the next free slot, so
+        # none idles while another stores the reply it just got
+        workers = 2 * teacher_capacity(b, self.node.target, self.node.spec.teacher)
         work = OrderedWork(self._ask, workers=workers, window=max(4 * workers, 2 * CHUNK_ROWS))
 
         async def idle() -> None:  # the next reply is not in: pass on what is, when due

@@ -9,6 +9,7 @@ the ones earlier versions computed.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -167,8 +168,9 @@ class SourceKind(NodeKind):
         sink: Sink,
         stats: NodeStats,
     ) -> Outcome:
-        table = read_table(node, recipe)
+        # in a thread: the teachers' identity lookups (HTTP) go on meanwhile
+        table = await asyncio.to_thread(read_table, node, recipe)
         writer = sink.open(table_schema(table))
-        stats.rows_in = write_rows(node, table, writer)
+        stats.rows_in = await asyncio.to_thread(write_rows, node, table, writer)
         stats.computed = stats.rows_in
         return Outcome()

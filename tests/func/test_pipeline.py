@@ -35,8 +35,10 @@ def is_judge(request: dict) -> bool:
 
 def test_the_judge_starts_before_the_last_generation_is_asked(project: ProjectDir, server) -> None:
     recipe_project(project, ["text2sql_candidates"])
-    server.latency_s = 0.02
-    summary = project.build(TARGET, "--json").json()
+    server.latency_s = 0.05  # 160 generations, 8 at a time: about 1 s of asking
+    # --jobs 1: sqlite_exec in this process (a loaded machine may take a second to start
+    # a process pool, which is not what this test is about)
+    summary = project.build(TARGET, "--jobs", "1", "--json").json()
     assert summary["failed"] == 0
     requests = server.generation_requests
     kinds = [is_judge(r) for r in requests]
