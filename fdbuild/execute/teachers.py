@@ -9,7 +9,7 @@ requests in flight by its concurrency; no batch barriers, so one slow request ne
 holds back the others.
 
 **Identity.** Resolved once per teacher, when a node first needs it: every host is asked
-(in parallel). Hosts reporting different digests (or one without the model) stop the
+(in parallel; ``execute/host_identity.py``). Hosts reporting different digests (or one without the model) stop the
 build before any generation (``HostsDisagree``, naming each host and its digest). A host
 that cannot be reached is benched and probed later, and the build goes on with the
 others; only when none answers is the teacher unavailable (``ProviderUnavailable``).
@@ -48,7 +48,6 @@ from typing import Any
 
 from fdbuild.aio import within
 from fdbuild.errors import (
-    HostsDisagree,
     ModelNotFound,
     OfflineMiss,
     ProviderError,
@@ -57,6 +56,7 @@ from fdbuild.errors import (
     TeacherChanged,
 )
 from fdbuild.execute.callers import CallerProcesses, RemoteProvider
+from fdbuild.execute.host_identity import resolve_hosts
 from fdbuild.execute.hosts import Host, HostPool, host_url, lookup
 from fdbuild.execute.text_check import INVALID_TEXT, check_record, describe_invalid
 from fdbuild.keys import canonical_json
@@ -295,70 +295,9 @@ class TeacherPool:
         return await self._resolve_hosts(teacher)
 
     async def _resolve_hosts(self, teacher: _Teacher) -> TeacherIdentity:
-        """Ask every host; they must agree (module doc)."""
-        pool = self._hosts(teacher)
-        if len(pool.hosts) == 1:
-            return await pool.hosts[0].provider.resolve()
-        outcomes = await asyncio.gather(
-            *(h.provider.resolve() for h in pool.hosts), return_exceptions=True
-        )
-        for outcome in outcomes:  # a bug or a cancellation is not a host's answer
-            if isinstance(outcome, BaseException) and not isinstance(outcome, ProviderError):
-                raise outcome
-        answered = [
-            (h, o)
-            for h, o in zip(pool.hosts, outcomes, strict=True)
-            if isinstance(o, TeacherIdentity)
-        ]
-        missing = [
-            (h, o)
-            for h, o in zip(pool.hosts, outcomes, strict=True)
-            if isinstance(o, ModelNotFound)
-        ]
-        down = [
-            (h, o)
-            for h, o in zip(pool.hosts, outcomes, strict=True)
-            if isinstance(o, ProviderError) and not isinstance(o, ModelNotFound)
-        ]
-        for _, error in down:
-            if not isinstance(error, ProviderUnavailable):
-                raise error  # up, but not a server of this kind (a 4xx, not JSON): fix the list
-        if len({o.digest for _, o in answered}) > 1 or (answered and missing):
-            raise self._disagree(teacher, answered, missing, down)
-        if not answered:
-            if missing:
-                raise missing[0][1]
-            detail = "; ".join(f"{h.url}: {e}" for h, e in down)
-            raise ProviderUnavailable(
-                f"teacher {teacher.label()}: none of its {len(pool.hosts)} hosts answered "
-                f"({detail})"
-            )
-        for host, error in down:
-            pool.bench_at_start(host, str(error))
-        if down and self._note is not None:
-            self._note(
-                f"teacher {teacher.label()}: {len(down)} of {len(pool.hosts)} hosts "
-                f"unreachable ({', '.join(h.url for h, _ in down)}): benched and probed "
-                f"again later; building with the other {len(answered)}"
-            )
-        return answered[0][1]
-
-    def _disagree(
-        self,
-        teacher: _Teacher,
-        answered: list[tuple[Host, TeacherIdentity]],
-        missing: list[tuple[Host, Any]],
-        down: list[tuple[Host, Any]],
-    ) -> HostsDisagree:
-        listing = [f"{h.url} has digest {o.digest}" for h, o in answered]
-        listing += [f"{h.url} does not have the model" for h, _ in missing]
-        listing += [f"{h.url} did not answer" for h, _ in down]
-        model = teacher.spec.model
-        return HostsDisagree(
-            f"teacher {teacher.label()}: its hosts do not serve the same weights: "
-            + "; ".join(listing)
-            + f". Nothing was generated. Make every host serve the same {model} (e.g. "
-            f"`ollama pull {model}` on each), or list only the matching ones under hosts:"
+        """Ask every host; they must agree (``execute/host_identity.py``)."""
+        return await resolve_hosts(
+            self._hosts(teacher), teacher.label(), str(teacher.spec.model), self._note
         )
 
     def _recorded(self, teacher: _Teacher) -> TeacherIdentity | None:
