@@ -1,16 +1,18 @@
 """Issue 11's acceptance, end to end: a target whose teacher is a three-host pool, built by
 the pipelined engine as a generate -> judge -> pairs chain with ``--executor ray`` against
 a local Ray cluster, exports byte for byte what the same target exports built against one
-host with everything in the build's own process (``--executor local --jobs 1``)."""
+host with everything in the build's own process (``--executor local --jobs 1``), and
+what the sequential walk the pipelined engine replaced exported (the recorded digests)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.func.test_engine_digests import digests
+from tests.func.test_engine_digests import GOLDEN, digests
 from tests.func.test_ray_build import ray_batches  # noqa: F401 - a fixture, used by name
 from tests.support.ollama_server import DEFAULT_DIGEST, DEFAULT_MODEL
 from tests.support.project import ProjectDir
@@ -63,6 +65,14 @@ def test_pool_pipeline_and_ray_export_the_bytes_of_one_host_locally(
     got, want = digests(fleet), digests(one)
     assert got["exports"] == want["exports"] and got["exports"]
     assert got["nodes"] == want["nodes"]
+    # and "sequentially": the digests the sequential walk recorded for the same targets
+    # (the folder's README.md card lists whatever exports the folder holds: not compared)
+    golden = json.loads(GOLDEN.read_text())
+    for name, digest in got["exports"].items():
+        if name != "README.md":
+            assert golden["exports"][name] == digest, name
+    for ref, output in got["nodes"].items():
+        assert golden["nodes"][ref] == output, ref
     dpo = "dpkd_pairs.dpo.jsonl"
     assert one.read(f"out/{dpo}").count("\n") > 0
     assert fleet.read_bytes(f"out/{dpo}") == one.read_bytes(f"out/{dpo}")
