@@ -231,6 +231,7 @@ def render_require(record: dict[str, Any]) -> list[str]:
 
 def render_summary(record: dict[str, Any]) -> str:
     from fdbuild.funnel import zero_row_warnings
+    from fdbuild.render.runs import host_summary_lines
 
     totals = record["totals"]
     nodes = record["nodes"]
@@ -272,6 +273,7 @@ def render_summary(record: dict[str, Any]) -> str:
         lines.append("  warning: " + warning)
     lines.extend(render_compare(record))
     lines.extend(render_require(record))
+    lines.extend(host_summary_lines(record))
     own_generate = any(n["kind"] == "generate" and "#" not in name for name, n in nodes.items())
     if not record["parent"] and own_generate:
         target_file = record["file"]

@@ -17,6 +17,7 @@ recorded as failed, so the next build recomputes it.
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from fdbuild import columns as C
@@ -82,6 +83,8 @@ class GateRunner:
         self.prefix = node.spec.prefix or ""
         self.quality = QualityAccumulator(self.check.outputs)
         self.kept = 0
+        self._asking: dict[str, asyncio.Future[dict[str, Any] | None]] = {}
+        """Judge requests in flight: another row with the same one waits for its reply."""
 
     def key(self, row: dict[str, Any]) -> str:
         values = {c: row.get(c) for c in self.reads}
@@ -228,20 +231,22 @@ class GateRunner:
         if record is not None and check_record(record) is not None:
             b.cache.delete(GEN, gen_key)  # cached by an older fdbuild: ask again
             record = None
+        if record is None and gen_key in self._asking:
+            # the same judge request for another row, in flight: one call for both
+            record = await asyncio.shield(self._asking[gen_key])
         if record is None:
+            future: asyncio.Future[dict[str, Any] | None] = (
+                asyncio.get_running_loop().create_future()
+            )
+            self._asking[gen_key] = future
             try:
-                response, attempts, seconds = await b.teachers.call(
-                    self.node.target, check.params.teacher, request
-                )
-            except TeacherCallError as exc:
-                self.stats.teacher_calls += getattr(exc, "attempts", 1)
-                self._fail(row[C.ID], exc.reason, exc.message)
+                record = await self._ask_judge(row, request)
+            finally:
+                del self._asking[gen_key]
+                if not future.done():
+                    future.set_result(record)
+            if record is None:
                 return None
-            self.stats.teacher_calls += attempts
-            self.stats.latencies_s.append(seconds)
-            self.stats.completion_tokens += response.completion_tokens or 0
-            self.stats.prompt_tokens += response.prompt_tokens or 0
-            record = response.to_record()
         try:
             evaluation = check.parse_reply(record["text"])
         except ParseFailure as exc:
@@ -260,6 +265,23 @@ class GateRunner:
         self.stats.computed += 1
         b.progress_for(self.node).done += 1
         return evaluation
+
+    async def _ask_judge(self, row: dict[str, Any], request: Any) -> dict[str, Any] | None:
+        """The judge teacher's reply, as a record (None: the call failed, recorded)."""
+        check = self._judge_check()
+        try:
+            response, attempts, seconds = await self.b.teachers.call(
+                self.node.target, check.params.teacher, request
+            )
+        except TeacherCallError as exc:
+            self.stats.teacher_calls += getattr(exc, "attempts", 1)
+            self._fail(row[C.ID], exc.reason, exc.message)
+            return None
+        self.stats.teacher_calls += attempts
+        self.stats.latencies_s.append(seconds)
+        self.stats.completion_tokens += response.completion_tokens or 0
+        self.stats.prompt_tokens += response.prompt_tokens or 0
+        return response.to_record()
 
     def _fail(self, row_id: str, reason: str, detail: str) -> None:
         self.stats.failed += 1

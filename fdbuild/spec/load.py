@@ -104,7 +104,11 @@ def _apply_override(data: Any, ov: Override, path: Path) -> None:
 
 # A teacher's keys of which exactly one is given: setting one by --set drops the other
 # (from the file), so `--set teachers.main.model_path=x.gguf` replaces `model:`.
-EXCLUSIVE_KEYS = {"llamacpp": ("model", "model_path")}
+EXCLUSIVE_KEYS = {
+    "llamacpp": ("model", "model_path"),
+    "ollama": ("host", "hosts"),  # --set teachers.x.host=URL replaces a file's pool
+    "openai": ("base_url", "hosts"),
+}
 
 
 _TEACHER_MODELS: dict[str, type[BaseModel]] = {
