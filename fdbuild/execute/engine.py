@@ -154,6 +154,8 @@ class Build:
                 watcher.cancel()
                 await asyncio.gather(watcher, return_exceptions=True)
             self.run.hosts = _host_report(self.teachers)
+            for note in getattr(self.executor, "notes", []):
+                self.reporter.message(f"fdbuild: note: {note}")
             await self.executor.aclose()
             await self.teachers.aclose()
         order = {ref: i for i, ref in enumerate(self.graph.order)}

@@ -109,6 +109,7 @@ class RayExecutor:
         if self.address is None:  # a Ray of our own, if none runs: no dashboard for it
             kwargs["include_dashboard"] = False
         _notices_to_stderr()
+        _reachable(self.address)
         try:
             ray.init(**kwargs)
         except Exception as exc:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError...
@@ -252,3 +253,26 @@ def _auth_hint(exc: BaseException) -> str:
             )
         cause = cause.__cause__ or cause.__context__
     return ""
+
+
+REACH_TIMEOUT_S = 10.0
+
+
+def _reachable(address: str | None) -> None:
+    """A ``host:port`` nobody listens on is one clear error within seconds: ``ray.init``
+    itself retries for minutes before it gives up. Other forms (``auto``, ``ray://``,
+    none) are left to Ray."""
+    if not address or "://" in address or address == "auto" or ":" not in address:
+        return
+    host, _, port = address.rpartition(":")
+    if not port.isdigit():
+        return
+    import socket
+
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=REACH_TIMEOUT_S).close()
+    except OSError as exc:
+        raise FdbuildError(
+            f"--executor ray: nothing answers at --ray-address {address} ({exc}); is the "
+            "cluster up (`ray status --address ...`)? Start one with `ray start --head`"
+        ) from None
