@@ -30,6 +30,7 @@ reported as not available, and the build without them is measured as the baselin
     python benchmarks/bench_cores.py --quick            # 1,000 rows: ~1 min
     python benchmarks/bench_cores.py                    # 20k rows: ~12 min + Ray
     python benchmarks/bench_cores.py --ray-address 127.0.0.1:6379
+    python benchmarks/bench_cores.py --no-jobs --ray-address local   # a new local Ray per build
 """
 
 from __future__ import annotations
@@ -303,8 +304,9 @@ def main(argv: list[str] | None = None) -> int:
             if "jobs" in out
             else []
         ) + [
-            (f"ray light {i + 1}", x["ray"])
+            (f"{side} light {i + 1}", x[side])
             for i, x in enumerate(out.get("ray", {}).get("rounds", []))
+            for side in ("local", "ray")
         ]:
             if r:
                 rows.append(
