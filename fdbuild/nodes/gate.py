@@ -231,8 +231,9 @@ class GateRunner:
         if record is not None and check_record(record) is not None:
             b.cache.delete(GEN, gen_key)  # cached by an older fdbuild: ask again
             record = None
-        if record is None and gen_key in self._asking:
-            # the same judge request for another row, in flight: one call for both
+        while record is None and gen_key in self._asking:
+            # the same judge request for another row, in flight: one call for both (if it
+            # failed, this row asks itself, and records its own failure)
             record = await asyncio.shield(self._asking[gen_key])
         if record is None:
             future: asyncio.Future[dict[str, Any] | None] = (
@@ -242,7 +243,7 @@ class GateRunner:
             try:
                 record = await self._ask_judge(row, request)
             finally:
-                del self._asking[gen_key]
+                self._asking.pop(gen_key, None)
                 if not future.done():
                     future.set_result(record)
             if record is None:

@@ -269,13 +269,13 @@ class GenerateRunner:
         self, item: tuple[dict[str, Any], Job]
     ) -> tuple[dict[str, Any], Job, dict[str, Any] | None]:
         row, job = item
-        asked = self._asking.get(job.key)
-        if asked is not None:  # the same request for another row, in flight: one call
-            record = await asyncio.shield(asked)
-            if record is not None:
+        while job.key in self._asking:  # the same request for another row, in flight
+            record = await asyncio.shield(self._asking[job.key])
+            if record is not None:  # one call for both
                 self.stats.cached += 1
                 self.b.progress_for(self.node).cached += 1
-            return row, job, record
+                return row, job, record
+            # it failed: this row asks itself, and records its own failure
         future: asyncio.Future[dict[str, Any] | None] = asyncio.get_running_loop().create_future()
         self._asking[job.key] = future
         try:
@@ -284,7 +284,7 @@ class GenerateRunner:
             future.cancel()
             raise
         finally:
-            del self._asking[job.key]
+            self._asking.pop(job.key, None)
         future.set_result(record)
         return row, job, record
 

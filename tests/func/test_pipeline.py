@@ -19,7 +19,6 @@ from tests.support.recipes import recipe_project, recipe_responder
 
 TARGET = "targets/text2sql_candidates.yaml"
 GENERATIONS = 40 * 4  # 40 questions, n 4
-JUDGED = GENERATIONS  # every candidate that executes is judged (the test teacher's SQL runs)
 
 
 @pytest.fixture
@@ -106,8 +105,11 @@ def test_kill_9_mid_pipeline_asks_again_only_what_had_not_finished(
     server.latency_s = 0.0
     summary = project.build(TARGET, "--json").json()
     asked_after = server.generation_count - asked_before
+    # twin candidates (the same SQL for one question) share one judge request: what is
+    # judged is the distinct judge prompts
+    judged = len({r["messages"][-1]["content"] for r in server.generation_requests if is_judge(r)})
     in_flight = 8 + 8  # the teacher's concurrency, for the generations and for the judge
     assert summary["failed"] == 0
-    assert asked_before + asked_after <= GENERATIONS + JUDGED + in_flight
-    assert asked_before + asked_after >= GENERATIONS + JUDGED
+    assert asked_before + asked_after <= GENERATIONS + judged + in_flight
+    assert asked_before + asked_after >= GENERATIONS + judged
     assert summary["nodes"]["candidates"]["rows_out"] == GENERATIONS
