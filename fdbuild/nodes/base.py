@@ -83,6 +83,37 @@ class NodeKind:
         return build.ctx.artifacts.directory, inputs_size
 
 
+class WholeInputKind(NodeKind):
+    """A kind that needs all of its input before its first output row (vote, pairs,
+    compare): ``compute`` reads the finished inputs by digest and returns its writer."""
+
+    def compute(
+        self, build: Any, node: GraphNode, digests: list[str | None], stats: NodeStats
+    ) -> Any:
+        raise NotImplementedError
+
+    async def run(
+        self,
+        build: Any,
+        node: GraphNode,
+        recipe: dict[str, Any],
+        inputs: list[Input],
+        sink: Sink,
+        stats: NodeStats,
+    ) -> Outcome:
+        stats.rows_in = 0
+        return Outcome(writer=self.compute(build, node, [i.digest for i in inputs], stats))
+
+
+async def teacher_identity(build: Any, node: GraphNode, teacher: str) -> Any:
+    """The identity of ``teacher`` (resolved once per build), watched from now on and
+    recorded on the run."""
+    identity = await build.teachers.identity(node.target, teacher)
+    build.watch.track(node.target, teacher)
+    build.run.identities[(node.target.name, teacher)] = identity.record()
+    return identity
+
+
 def only_digest(inputs: list[Input]) -> str:
     """The digest of a node's one, finished input."""
     digest = inputs[0].digest

@@ -25,8 +25,7 @@ from typing import Any
 from fdbuild import columns as C
 from fdbuild.agreement import pass_rate, score_agreement, verdict_agreement
 from fdbuild.execute.context import NodeStats
-from fdbuild.execute.streams import Input, Sink
-from fdbuild.nodes.base import NodeKind, Outcome
+from fdbuild.nodes.base import WholeInputKind
 from fdbuild.spec.graph import GraphNode, compare_columns
 
 
@@ -144,20 +143,13 @@ def run_compare(build: Any, node: GraphNode, digests: list[str | None], stats: N
     return writer
 
 
-class CompareKind(NodeKind):
+class CompareKind(WholeInputKind):
     name = "compare"
 
     async def recipe(self, build: Any, node: GraphNode) -> dict[str, Any]:
         return compare_recipe(node)
 
-    async def run(
-        self,
-        build: Any,
-        node: GraphNode,
-        recipe: dict[str, Any],
-        inputs: list[Input],
-        sink: Sink,
-        stats: NodeStats,
-    ) -> Outcome:
-        stats.rows_in = 0
-        return Outcome(writer=run_compare(build, node, [i.digest for i in inputs], stats))
+    def compute(
+        self, build: Any, node: GraphNode, digests: list[str | None], stats: NodeStats
+    ) -> Any:
+        return run_compare(build, node, digests, stats)

@@ -32,7 +32,13 @@ from fdbuild.execute.teachers import UNAVAILABLE
 from fdbuild.execute.text_check import INVALID_TEXT, check_record
 from fdbuild.execute.write_errors import writing
 from fdbuild.keys import content_hash, file_digest
-from fdbuild.nodes.base import NodeKind, Outcome, only_digest, teacher_capacity
+from fdbuild.nodes.base import (
+    NodeKind,
+    Outcome,
+    only_digest,
+    teacher_capacity,
+    teacher_identity,
+)
 from fdbuild.parsers.base import ParseFailure
 from fdbuild.plugins import keyed_version
 from fdbuild.quality import QualityAccumulator
@@ -338,10 +344,7 @@ class GateKind(NodeKind):
         judge = None
         if getattr(node.check, "needs_teacher", False):
             assert isinstance(node.check, JudgeCheck)  # the one check that needs_teacher
-            teacher = node.check.params.teacher
-            identity = await build.teachers.identity(node.target, teacher)
-            build.watch.track(node.target, teacher)
-            build.run.identities[(node.target.name, teacher)] = identity.record()
+            identity = await teacher_identity(build, node, node.check.params.teacher)
             judge = identity.key_parts()
         return gate_recipe(node, judge)
 

@@ -38,7 +38,7 @@ from fdbuild.execute.streams import CHUNK_ROWS, Input, Sink, due
 from fdbuild.execute.teachers import UNAVAILABLE
 from fdbuild.execute.text_check import INVALID_TEXT, check_record, describe_invalid
 from fdbuild.keys import content_hash
-from fdbuild.nodes.base import NodeKind, Outcome, teacher_capacity
+from fdbuild.nodes.base import NodeKind, Outcome, teacher_capacity, teacher_identity
 from fdbuild.plugins import keyed_version
 from fdbuild.providers import TeacherIdentity, TeacherRequest
 from fdbuild.spec.graph import GraphNode
@@ -451,10 +451,7 @@ class GenerateKind(NodeKind):
         return True
 
     async def recipe(self, build: Any, node: GraphNode) -> dict[str, Any]:
-        identity = await build.teachers.identity(node.target, node.spec.teacher)
-        build.watch.track(node.target, node.spec.teacher)
-        build.run.identities[(node.target.name, node.spec.teacher)] = identity.record()
-        return generate_recipe(node, identity)
+        return generate_recipe(node, await teacher_identity(build, node, node.spec.teacher))
 
     async def run(
         self,

@@ -27,8 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from fdbuild import columns as C
 from fdbuild.execute.context import NodeStats
-from fdbuild.execute.streams import Input, Sink
-from fdbuild.nodes.base import NodeKind, Outcome, only_digest
+from fdbuild.nodes.base import WholeInputKind
 from fdbuild.nodes.vote import gate_columns, passed
 from fdbuild.spec.graph import GraphNode
 
@@ -191,20 +190,14 @@ def pair_row(
     }
 
 
-class PairsKind(NodeKind):
+class PairsKind(WholeInputKind):
     name = "pairs"
 
     async def recipe(self, build: Any, node: GraphNode) -> dict[str, Any]:
         return pairs_recipe(node)
 
-    async def run(
-        self,
-        build: Any,
-        node: GraphNode,
-        recipe: dict[str, Any],
-        inputs: list[Input],
-        sink: Sink,
-        stats: NodeStats,
-    ) -> Outcome:
-        stats.rows_in = 0
-        return Outcome(writer=run_pairs(build, node, only_digest(inputs), stats))
+    def compute(
+        self, build: Any, node: GraphNode, digests: list[str | None], stats: NodeStats
+    ) -> Any:
+        assert digests[0] is not None
+        return run_pairs(build, node, digests[0], stats)

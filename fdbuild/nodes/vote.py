@@ -33,9 +33,8 @@ from typing import TYPE_CHECKING, Any
 from fdbuild import columns as C
 from fdbuild.execute.context import NodeStats
 from fdbuild.execute.schema import extend_schema
-from fdbuild.execute.streams import Input, Sink
 from fdbuild.keys import canonical_json
-from fdbuild.nodes.base import NodeKind, Outcome, only_digest
+from fdbuild.nodes.base import WholeInputKind
 from fdbuild.spec.graph import GraphNode
 
 if TYPE_CHECKING:
@@ -179,20 +178,14 @@ def run_vote(build: Any, node: GraphNode, input_digest: str, stats: NodeStats) -
     return writer
 
 
-class VoteKind(NodeKind):
+class VoteKind(WholeInputKind):
     name = "vote"
 
     async def recipe(self, build: Any, node: GraphNode) -> dict[str, Any]:
         return vote_recipe(node)
 
-    async def run(
-        self,
-        build: Any,
-        node: GraphNode,
-        recipe: dict[str, Any],
-        inputs: list[Input],
-        sink: Sink,
-        stats: NodeStats,
-    ) -> Outcome:
-        stats.rows_in = 0
-        return Outcome(writer=run_vote(build, node, only_digest(inputs), stats))
+    def compute(
+        self, build: Any, node: GraphNode, digests: list[str | None], stats: NodeStats
+    ) -> Any:
+        assert digests[0] is not None
+        return run_vote(build, node, digests[0], stats)
