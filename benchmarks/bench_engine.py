@@ -219,12 +219,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--py-spy", type=Path, default=None, help="py-spy executable, for --profile")
     p.add_argument("--top", type=int, default=15)
     p.add_argument("--no-workers", action="store_true", help="skip the worker-processes runs")
+    p.add_argument("--workers-only", action="store_true", help="only the worker-processes runs")
     p.add_argument("--json-out", type=Path, default=None)
     p.add_argument("--rev", default="HEAD", help="fdbuild as committed at REV, or `worktree`")
     args = p.parse_args(argv)
     if args.quick:
         args.rows, args.repeats = 4000, 1
-    json_out = args.json_out or WORK / f"engine-results{'-quick' if args.quick else ''}.json"
+    suffix = "-quick" if args.quick else "-workers" if args.workers_only else ""
+    json_out = args.json_out or WORK / f"engine-results{suffix}.json"
     WORK.mkdir(parents=True, exist_ok=True)
     code = use_code(args.rev)
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
@@ -241,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         # warm-up: byte-code caches, the page cache, the server's first connections
         fd_build("engine-warm", small, server, args.concurrency)
         bare(small, server, args.concurrency, 10**7)
-        for rnd in range(1, args.repeats + 1):
+        for rnd in range(1, 0 if args.workers_only else args.repeats + 1):
             r: dict[str, Any] = {"round": rnd}
             r["fd_big"] = fd_build(f"engine-big-{rnd}", big, server, args.concurrency)
             r["bare_big"] = bare(big, server, args.concurrency, 10**6 * rnd)
@@ -268,11 +270,12 @@ def main(argv: list[str] | None = None) -> int:
         workers: dict[str, Any] | None = None
         if option:
             workers = {"option": option}
-            for n in (1, 2):
-                w = fd_build(f"engine-workers-{n}", big, server, args.concurrency, option, str(n))
+            for n in (0, 1, 2):  # 0: without the option, the baseline of the same moment
+                extra = (option, str(n)) if n else ()
+                w = fd_build(f"engine-workers-{n}", big, server, args.concurrency, *extra)
                 workers[str(n)] = {**w, "gps": big / w["wall_s"]}
                 print(
-                    f"{option} {n}: {big / w['wall_s']:.0f} gen/s, CPU {w['cpu_s']:.1f} s",
+                    f"{option} {n or '(none)'}: {big / w['wall_s']:.0f} gen/s, CPU {w['cpu_s']:.1f} s",
                     flush=True,
                 )
         prof = profile(args, server) if args.profile else None
@@ -287,6 +290,19 @@ def main(argv: list[str] | None = None) -> int:
         "fd_gps",
         "bare_gps",
     ]
+    if not results:  # --workers-only
+        if workers:
+            print(
+                "\n"
+                + ", ".join(
+                    f"{k} worker(s): {workers[k]['gps']:.0f} gen/s" for k in ("0", "1", "2")
+                )
+            )
+        json_out.write_text(
+            json.dumps({"date": started, "code": code, "workers": workers}, indent=2)
+        )
+        print(f"{load()} at the end")
+        return 0
     med = {k: median([r[k] for r in results]) for k in keys}
     rows = [
         [r["round"]] + [f"{r[k]:.3f}" if "ms" in k or k == "ratio" else f"{r[k]:.0f}" for k in keys]
@@ -321,9 +337,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     if workers:
         print(
-            f"teacher calls over worker processes ({workers['option']}): 1 worker "
+            f"teacher calls over worker processes ({workers['option']}): none "
+            f"{workers['0']['gps']:.0f} gen/s, 1 worker "
             f"{workers['1']['gps']:.0f} gen/s, 2 workers {workers['2']['gps']:.0f} gen/s"
         )
+    elif args.no_workers:
+        print("teacher calls over worker processes: not measured (--no-workers)")
     else:
         print("teacher calls over worker processes: not available in this checkout")
     if prof:
