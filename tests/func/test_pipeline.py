@@ -28,8 +28,14 @@ def server(make_ollama_server, monkeypatch):
     return srv
 
 
+def last_turn(request: dict) -> str:
+    """The prompt of a chat request ('' for a request of another shape)."""
+    messages = request.get("messages") or [{}]
+    return str(messages[-1].get("content", ""))
+
+
 def is_judge(request: dict) -> bool:
-    return "Candidate SQL:" in request["messages"][-1]["content"]
+    return "Candidate SQL:" in last_turn(request)
 
 
 def test_the_judge_starts_before_the_last_generation_is_asked(project: ProjectDir, server) -> None:
@@ -107,7 +113,7 @@ def test_kill_9_mid_pipeline_asks_again_only_what_had_not_finished(
     asked_after = server.generation_count - asked_before
     # twin candidates (the same SQL for one question) share one judge request: what is
     # judged is the distinct judge prompts
-    judged = len({r["messages"][-1]["content"] for r in server.generation_requests if is_judge(r)})
+    judged = len({last_turn(r) for r in server.generation_requests if is_judge(r)})
     in_flight = 8 + 8  # the teacher's concurrency, for the generations and for the judge
     assert summary["failed"] == 0
     assert asked_before + asked_after <= GENERATIONS + judged + in_flight
