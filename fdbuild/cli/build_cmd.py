@@ -68,8 +68,8 @@ def register(sub: Any) -> None:
         "--ray-address",
         metavar="ADDR",
         help="with --executor ray: the cluster to use, as Ray's own address "
-        "(host:6379, ray://host:10001, auto); default: what ray.init() does "
-        "($RAY_ADDRESS, else the cluster `ray start` runs here, else a new local Ray)",
+        "(host:6379, ray://host:10001, auto: the cluster `ray start` runs here); "
+        "default: $RAY_ADDRESS, else a new local Ray, ended with the build",
     )
     p.add_argument(
         "--teacher-workers",

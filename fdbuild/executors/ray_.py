@@ -20,10 +20,12 @@ in input order, so the state on disk is exactly a local build's. A batch Ray giv
 (the retries spent) is an error for each of its rows (failed rows, retried by the next
 build); a parse batch it gives up on ends the build, since a parse has no failed state.
 
-ADDR is Ray's own ``address`` (``ray://host:10001``, ``host:6379``, ``auto``); without
-it ``ray.init()`` does what Ray does: ``$RAY_ADDRESS``, else the cluster ``ray start``
-left on this machine, else a new local Ray over all its cores (``--jobs`` is the local
-executor's; a Ray cluster's size is its own). Ray is imported only here, when asked for.
+ADDR is Ray's own ``address`` (``ray://host:10001``, ``host:6379``, ``auto``: the
+cluster ``ray start`` runs on this machine). Without it: ``$RAY_ADDRESS`` when set, else
+a new local Ray over all the cores, ended with the build (never an existing cluster
+found by chance: on a shared machine that may be somebody else's, unreachable one).
+``--jobs`` is the local executor's; a Ray cluster's size is its own. Ray is imported
+only here, when asked for.
 """
 
 from __future__ import annotations
@@ -101,15 +103,16 @@ class RayExecutor:
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         # log_to_driver off: Ray would print its workers' output and its own notices
         # ("a worker died") on this process's stdout, which is --json's
+        address = self.address or os.environ.get("RAY_ADDRESS") or "local"
         kwargs: dict[str, Any] = {
-            "address": self.address,
+            "address": address,
             "logging_level": logging.WARNING,
             "log_to_driver": False,
         }
-        if self.address is None:  # a Ray of our own, if none runs: no dashboard for it
+        if address == "local":  # a Ray of our own: no dashboard for it
             kwargs["include_dashboard"] = False
         _notices_to_stderr()
-        _reachable(self.address)
+        _reachable(address)
         try:
             ray.init(**kwargs)
         except Exception as exc:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError...
