@@ -89,12 +89,20 @@ class RayExecutor:
         """Why something ran in the driver although it would go to the cluster."""
         self.max_retries = max_retries
         self._owned = False
-        self._connect()
-        remote = self.ray.remote(max_retries=max_retries, retry_exceptions=False)
-        self._check_task = remote(run_checks)
-        self._parse_task = remote(run_parses)
+        # A wrong address is said at the start; Ray itself is started (or joined) only
+        # when the first batch goes to it: a dry run or a no-op build never waits for it.
+        _reachable(self.address or os.environ.get("RAY_ADDRESS"))
+        self._tasks: tuple[Any, Any] | None = None
         self._refs: dict[int, tuple[Any, Any]] = {}
         self._cpus: int | None = None
+
+    def _remote(self) -> tuple[Any, Any]:
+        """The two remote functions (checks, parses), connecting to Ray on first use."""
+        if self._tasks is None:
+            self._connect()
+            remote = self.ray.remote(max_retries=self.max_retries, retry_exceptions=False)
+            self._tasks = (remote(run_checks), remote(run_parses))
+        return self._tasks
 
     def _connect(self) -> None:
         ray = self.ray
@@ -132,7 +140,7 @@ class RayExecutor:
         if ref is None:
             return evaluate_all(check, rows)
         batches = split(project(check, rows), self._batch(len(rows)))
-        results = await self._gather(self._check_task, ref, batches)
+        results = await self._gather(self._remote()[0], ref, batches)
         out: list[Evaluated] = []
         for batch, result in zip(batches, results, strict=True):
             if isinstance(result, Unavailable):
@@ -152,7 +160,7 @@ class RayExecutor:
         if ref is None:
             return parse_all(parser, texts)
         batches = split(list(texts), self._batch(len(texts)))
-        results = await self._gather(self._parse_task, ref, batches)
+        results = await self._gather(self._remote()[1], ref, batches)
         out: list[Parsed] = []
         for batch, result in zip(batches, results, strict=True):
             if isinstance(result, Unavailable):
@@ -203,6 +211,7 @@ class RayExecutor:
         known = self._refs.get(id(obj))
         if known is not None and known[0] is obj:
             return known[1]
+        self._remote()
         try:
             ref = self.ray.put(ship())
         except (NotShippable, OSError) as exc:
