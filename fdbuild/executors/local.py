@@ -130,8 +130,21 @@ class LocalExecutor:
         if not rows or not self.uses_pool(check):
             return evaluate_all(check, rows)
         shipment = self._shipment(check)
-        if shipment is None or not self._started():
+        if shipment is None:
             return evaluate_all(check, rows)
+        out: list[Evaluated] = []
+        while len(out) < len(rows) and not self._started():
+            # the workers are still starting: a few rows here meanwhile, the rest to them
+            # once they are up (a whole artifact's rows inline kept the pool idle)
+            out += evaluate_all(check, rows[len(out) : len(out) + MIN_BATCH_ROWS])
+            await asyncio.sleep(0)
+        if len(out) == len(rows):
+            return out
+        return out + await self._in_pool(check, shipment, rows[len(out) :])
+
+    async def _in_pool(
+        self, check: Check[Any], shipment: Shipment, rows: Sequence[Mapping[str, Any]]
+    ) -> list[Evaluated]:
         size = self.batch_rows or batch_size(len(rows), self.jobs)
         batches = split(project(check, rows), size)
         results = await asyncio.gather(*(self._run(shipment, batch) for batch in batches))

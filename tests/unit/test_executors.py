@@ -418,3 +418,34 @@ def test_rows_run_inline_until_the_workers_are_up(tmp_path: Path) -> None:
     assert (
         [v["echo"] for _, v in first] == [v["echo"] for _, v in later] == [r["text"] for r in rows]
     )
+
+
+class SlowPidCheck(PidCheck):
+    """A row costs 20 ms: a call outlasts the workers' start."""
+
+    name = "slow_pid_check"
+
+    def evaluate(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        import time
+
+        time.sleep(0.02)
+        return super().evaluate(row)
+
+
+def test_a_large_first_call_goes_to_the_workers_once_they_are_up(tmp_path: Path) -> None:
+    check = SlowPidCheck(PidParams(), base_dir=tmp_path)
+    rows = [{"text": f"t{i}"} for i in range(400)]  # 8 s inline
+
+    async def go() -> list[Any]:
+        executor = LocalExecutor(jobs=2, batch_rows=8)
+        try:
+            return await executor.evaluate(check, rows)
+        finally:
+            await executor.aclose()
+
+    out = run(go())
+    assert [v["echo"] for _, v in out] == [r["text"] for r in rows]
+    pids = [v["pid"] for _, v in out]
+    inline = pids.count(os.getpid())
+    assert 0 < inline < len(rows) // 2, inline  # the start-up rows only, then the pool
+    assert len(set(pids) - {os.getpid()}) == 2
