@@ -231,7 +231,7 @@ def render_require(record: dict[str, Any]) -> list[str]:
 
 def render_summary(record: dict[str, Any]) -> str:
     from fdbuild.funnel import zero_row_warnings
-    from fdbuild.render.runs import host_summary_lines
+    from fdbuild.render.hosts import host_summary_lines
 
     totals = record["totals"]
     nodes = record["nodes"]

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from fdbuild.lockfile import load_lock
-from fdbuild.render.runs import host_summary_lines
+from fdbuild.render.hosts import host_summary_lines
 from tests.support.ollama_server import DEFAULT_DIGEST, DEFAULT_MODEL
 from tests.support.project import ProjectDir, basic_target, questions_jsonl
 
