@@ -104,9 +104,9 @@ class Build:
             interval_s=ctx.options.identity_check_s,
             enabled=not (ctx.options.dry_run or ctx.options.offline),
         )
-        from fdbuild.executors import make_executor
-
-        self.executor = make_executor(ctx.options)
+        self._executor: Any = None
+        if getattr(ctx.options, "executor", "local") != "local":
+            self.executor  # noqa: B018 - Ray missing or a wrong address: said before any work
         self.stop_error: BaseException | None = None
         self._task: asyncio.Task[Any] | None = None
         self.run = GraphRun()
@@ -114,6 +114,16 @@ class Build:
         self._healing: dict[NodeRef, asyncio.Lock] = {}
         self._progress: dict[NodeRef, Progress] = {}
         self._last_report: dict[str, float] = {}
+
+    @property
+    def executor(self) -> Any:
+        """Where gate evaluations and parses run (``fdbuild.executors``), made on first
+        use: a build whose nodes are all memo hits never imports it."""
+        if self._executor is None:
+            from fdbuild.executors import make_executor
+
+            self._executor = make_executor(self.ctx.options)
+        return self._executor
 
     # progress ---------------------------------------------------------------------
     def progress_for(self, node: GraphNode) -> Progress:
@@ -154,9 +164,10 @@ class Build:
                 watcher.cancel()
                 await asyncio.gather(watcher, return_exceptions=True)
             self.run.hosts = _host_report(self.teachers)
-            for note in getattr(self.executor, "notes", []):
-                self.reporter.message(f"fdbuild: note: {note}")
-            await self.executor.aclose()
+            if self._executor is not None:
+                for note in getattr(self._executor, "notes", []):
+                    self.reporter.message(f"fdbuild: note: {note}")
+                await self._executor.aclose()
             await self.teachers.aclose()
         order = {ref: i for i, ref in enumerate(self.graph.order)}
         self.run.results = dict(sorted(self.run.results.items(), key=lambda kv: order[kv[0]]))

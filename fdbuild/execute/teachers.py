@@ -55,7 +55,6 @@ from fdbuild.errors import (
     TeacherCallError,
     TeacherChanged,
 )
-from fdbuild.execute.callers import CallerProcesses, RemoteProvider
 from fdbuild.execute.host_identity import resolve_hosts
 from fdbuild.execute.hosts import Host, HostPool, host_url, lookup
 from fdbuild.execute.text_check import INVALID_TEXT, check_record, describe_invalid
@@ -161,7 +160,11 @@ class TeacherPool:
         self._teachers: dict[str, _Teacher] = {}
         self._ids: dict[int, str] = {}  # id(spec) -> spec_id; specs are frozen and live all build
         self.calls = 0
-        self._callers = CallerProcesses(teacher_workers) if teacher_workers else None
+        self._callers: Any = None
+        if teacher_workers:  # imported only then: a build without workers never pays for it
+            from fdbuild.execute.callers import CallerProcesses
+
+            self._callers = CallerProcesses(teacher_workers)
         """``--teacher-workers``: HTTP calls made in worker processes (callers.py)."""
 
     @staticmethod
@@ -250,6 +253,8 @@ class TeacherPool:
         processes (identity lookups stay here); in-process teachers are never moved."""
         if self._callers is None or spec.provider not in ("ollama", "openai"):
             return provider
+        from fdbuild.execute.callers import RemoteProvider
+
         return RemoteProvider(provider, self._callers, spec, target.base_dir)
 
     def _provider(self, teacher: _Teacher) -> Provider:
