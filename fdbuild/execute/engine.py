@@ -249,7 +249,7 @@ class Build:
             if d is not None
         ]
         readers = self._readers(node, kind) if slot is not None else []
-        stream = Stream(readers, expected_rows=_expected(kind, node, stats)) if readers else None
+        stream = Stream(readers, expected_rows=_expected(node, stats)) if readers else None
         sink = Sink(self.outputs, stream, on_open=slot.started.set_result if slot else None)
         with writing(*kind.write_target(self, node, input_digests)):
             outcome = await self._run_kind(kind, node, recipe, inputs, sink, stats)
@@ -438,7 +438,7 @@ class Build:
             return self.run.results[ref].digest
 
 
-def _expected(kind: NodeKind, node: GraphNode, stats: NodeStats) -> int | None:
+def _expected(node: GraphNode, stats: NodeStats) -> int | None:
     """Rows a streaming node will write, when its input says (a generate: rows x n x
     profiles); for a consumer's progress only."""
     if node.kind == "generate":

@@ -9,7 +9,8 @@ from typing import Any
 Record = Mapping[str, Any]
 
 
-def _num(value: Any, digits: int = 2) -> str:
+def number(value: Any, digits: int = 2) -> str:
+    """A figure as a table shows it: '-' for none, floats to ``digits`` places."""
     if value is None:
         return "-"
     if isinstance(value, float):
@@ -28,9 +29,9 @@ def host_summary_lines(record: Record) -> list[str]:
             continue
         parts = []
         for h in hosts:
-            part = f"{h.get('url')} {_num(h.get('requests'))} req"
+            part = f"{h.get('url')} {number(h.get('requests'))} req"
             if h.get("p50_s") is not None:
-                part += f" p50 {_num(h.get('p50_s'), 3)}s p95 {_num(h.get('p95_s'), 3)}s"
+                part += f" p50 {number(h.get('p50_s'), 3)}s p95 {number(h.get('p95_s'), 3)}s"
             if h.get("failures"):
                 part += f", {h['failures']} failed"
             if h.get("benched"):

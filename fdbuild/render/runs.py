@@ -11,16 +11,9 @@ from typing import Any
 
 from fdbuild.records import FROM_LOCK_NOTE, is_from_lock, node_order, rows_kept, teacher_summary
 from fdbuild.render.diff import flow
+from fdbuild.render.hosts import number as _num
 
 Record = Mapping[str, Any]
-
-
-def _num(value: Any, digits: int = 2) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
 
 
 def _table(
